@@ -1,0 +1,40 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../app";
+
+interface CachedBody {
+  body: string;
+  etag: string;
+}
+
+async function strongEtag(body: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body));
+  const hex = [...new Uint8Array(digest, 0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `"${hex}"`;
+}
+
+function matchesEtag(header: string | undefined, etag: string): boolean {
+  if (!header) return false;
+  return header === "*" || header.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag);
+}
+
+/**
+ * Serves a GET from the versioned cache: the serialized body and its ETag are stored together,
+ * so a hit neither recomputes nor re-serializes, and If-None-Match can answer 304.
+ */
+export async function respondCached(
+  c: Context<AppEnv>,
+  key: string,
+  produce: () => Promise<unknown>,
+): Promise<Response> {
+  const { value, result } = await c.var.services.cache.getOrCompute<CachedBody>(`http:${key}`, async () => {
+    const body = JSON.stringify(await produce());
+    return { body, etag: await strongEtag(body) };
+  });
+  const headers = {
+    ETag: value.etag,
+    "Cache-Control": `public, max-age=${c.var.services.config.cacheMaxAgeSeconds}`,
+    "X-Cache": result,
+  };
+  if (matchesEtag(c.req.header("If-None-Match"), value.etag)) return c.body(null, 304, headers);
+  return c.body(value.body, 200, { ...headers, "Content-Type": "application/json" });
+}

@@ -1,0 +1,97 @@
+import type { Database } from "../db/client";
+import { incrementDataVersion, readDataVersion } from "../db/queries";
+
+/** KV key mirroring the D1 data version, so readers at the edge need not reach D1. */
+export const DATA_VERSION_KV_KEY = "data-version";
+const MEMORY_ENTRIES = 512;
+const KV_TTL_SECONDS = 7 * 24 * 3600;
+
+export type CacheResult = "memory" | "kv" | "miss";
+
+/**
+ * Isolate-local layer in front of KV. Keys embed the data version, so entries never need
+ * invalidating: a new version simply stops reading the old ones, and the LRU drops them.
+ */
+class MemoryLru {
+  private readonly entries = new Map<string, unknown>();
+  constructor(private readonly capacity: number) {}
+
+  get(key: string): unknown {
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
+  }
+
+  set(key: string, value: unknown): void {
+    this.entries.delete(key);
+    this.entries.set(key, value);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  clear(): void {
+    this.entries.clear();
+  }
+}
+
+const memory = new MemoryLru(MEMORY_ENTRIES);
+let knownVersion: { value: string; checkedAt: number } | undefined;
+
+export class VersionedCache {
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly db: Database,
+    /** How long an isolate trusts the data version it last read. */
+    private readonly versionTtlMs: number,
+    /** Runs work after the response, such as ctx.waitUntil; writes the cache off the hot path. */
+    private readonly defer: (work: Promise<unknown>) => void,
+  ) {}
+
+  async dataVersion(): Promise<string> {
+    const now = Date.now();
+    if (knownVersion && now - knownVersion.checkedAt < this.versionTtlMs) return knownVersion.value;
+    let value = await this.kv.get(DATA_VERSION_KV_KEY);
+    if (value === null) {
+      value = await readDataVersion(this.db);
+      this.defer(this.kv.put(DATA_VERSION_KV_KEY, value));
+    }
+    knownVersion = { value, checkedAt: now };
+    return value;
+  }
+
+  /** Marks all cached data stale. Call after every committed data change. */
+  async bumpDataVersion(): Promise<string> {
+    const value = await incrementDataVersion(this.db);
+    await this.kv.put(DATA_VERSION_KV_KEY, value);
+    knownVersion = { value, checkedAt: Date.now() };
+    return value;
+  }
+
+  /** Reads `key` under the current data version, computing and storing it on a miss. */
+  async getOrCompute<T>(
+    key: string,
+    compute: () => Promise<T>,
+  ): Promise<{ value: T; result: CacheResult; version: string }> {
+    const version = await this.dataVersion();
+    const versionedKey = `v${version}:${key}`;
+    const inMemory = memory.get(versionedKey) as T | undefined;
+    if (inMemory !== undefined) return { value: inMemory, result: "memory", version };
+    const stored = await this.kv.get<T>(versionedKey, "json");
+    if (stored !== null) {
+      memory.set(versionedKey, stored);
+      return { value: stored, result: "kv", version };
+    }
+    const value = await compute();
+    memory.set(versionedKey, value);
+    this.defer(this.kv.put(versionedKey, JSON.stringify(value), { expirationTtl: KV_TTL_SECONDS }));
+    return { value, result: "miss", version };
+  }
+}
+
+/** Forgets isolate-local state; tests use it to observe KV behaviour. */
+export function clearMemoryCache(): void {
+  knownVersion = undefined;
+  memory.clear();
+}

@@ -1,0 +1,125 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const metrics = sqliteTable(
+  "metrics",
+  {
+    key: text("key").primaryKey(),
+    name: text("name").notNull(),
+    unit: text("unit", { enum: ["percent", "ratio", "months", "multiple"] }).notNull(),
+    direction: text("direction", { enum: ["higher_is_better", "lower_is_better"] }).notNull(),
+    minValue: real("min_value").notNull(),
+    maxValue: real("max_value").notNull(),
+    definition: text("definition").notNull(),
+    outlierMethod: text("outlier_method", { enum: ["modified_z", "tukey"] })
+      .notNull()
+      .default("modified_z"),
+    sortOrder: integer("sort_order").notNull(),
+  },
+  (t) => [check("metrics_range", sql`${t.minValue} < ${t.maxValue}`)],
+);
+
+/** ARR bands, [minArr, maxArr) in USD; the top band has no upper bound. */
+export const revenueRanges = sqliteTable("revenue_ranges", {
+  key: text("key").primaryKey(),
+  minArr: real("min_arr").notNull(),
+  maxArr: real("max_arr"),
+  sortOrder: integer("sort_order").notNull(),
+});
+
+export const sources = sqliteTable("sources", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  kind: text("kind", { enum: ["survey", "panel"] }).notNull(),
+  url: text("url"),
+  active: integer("active", { mode: "boolean" }).notNull().default(true),
+  /** ISO 8601 instant of the last successful load. */
+  lastUpdated: text("last_updated"),
+});
+
+/**
+ * One row per (source, metric, band, period). Surveys publish these rows; for panels they are
+ * derived from observations (outliers excluded), so requests never rescan observations.
+ */
+export const summaries = sqliteTable(
+  "summaries",
+  {
+    sourceId: text("source_id")
+      .notNull()
+      .references(() => sources.id, { onDelete: "cascade" }),
+    metricKey: text("metric_key")
+      .notNull()
+      .references(() => metrics.key),
+    bandKey: text("band_key")
+      .notNull()
+      .references(() => revenueRanges.key),
+    period: text("period").notNull(),
+    /** Sort key for periods: year * 10 + quarter, with 5 for a whole year. */
+    periodOrder: integer("period_order").notNull(),
+    n: integer("n").notNull(),
+    p10: real("p10"),
+    p25: real("p25").notNull(),
+    p50: real("p50").notNull(),
+    p75: real("p75").notNull(),
+    p90: real("p90"),
+    /** Panel rows only: observations flagged as outliers and left out of the quantiles. */
+    outliersExcluded: integer("outliers_excluded").notNull().default(0),
+    mean: real("mean"),
+    sd: real("sd"),
+    skewness: real("skewness"),
+  },
+  (t) => [
+    primaryKey({ columns: [t.metricKey, t.bandKey, t.period, t.sourceId] }),
+    index("summaries_latest_period").on(t.metricKey, t.bandKey, t.periodOrder),
+    index("summaries_source").on(t.sourceId),
+    check("summaries_n", sql`${t.n} > 0`),
+    check("summaries_monotone", sql`${t.p25} <= ${t.p50} AND ${t.p50} <= ${t.p75}`),
+  ],
+);
+
+/** Anonymized company-level panel data: a pseudonymous key, never a company name. */
+export const observations = sqliteTable(
+  "observations",
+  {
+    sourceId: text("source_id")
+      .notNull()
+      .references(() => sources.id, { onDelete: "cascade" }),
+    metricKey: text("metric_key")
+      .notNull()
+      .references(() => metrics.key),
+    period: text("period").notNull(),
+    companyKey: text("company_key").notNull(),
+    value: real("value").notNull(),
+    arr: real("arr").notNull(),
+    bandKey: text("band_key")
+      .notNull()
+      .references(() => revenueRanges.key),
+    industry: text("industry"),
+    isOutlier: integer("is_outlier", { mode: "boolean" }).notNull().default(false),
+  },
+  (t) => [
+    primaryKey({ columns: [t.sourceId, t.metricKey, t.period, t.companyKey] }),
+    index("observations_cell").on(t.metricKey, t.bandKey, t.period),
+  ],
+);
+
+/** Rows that failed validation on load, kept so operators can see why. */
+export const rejectedRows = sqliteTable(
+  "rejected_rows",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    sourceId: text("source_id")
+      .notNull()
+      .references(() => sources.id, { onDelete: "cascade" }),
+    line: integer("line").notNull(),
+    reason: text("reason").notNull(),
+    rejectedAt: text("rejected_at").notNull(),
+  },
+  (t) => [index("rejected_rows_source").on(t.sourceId)],
+);
+
+/** Small key/value facts about the data set, such as the data version. */
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});

@@ -1,0 +1,36 @@
+/**
+ * The service's failure kinds. Each adapter maps them once: REST to problem+json statuses
+ * (api/problem.ts), RPC to Connect codes.
+ */
+export type ErrorKind =
+  | "invalid_argument"
+  | "not_found"
+  | "failed_precondition"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "internal";
+
+export interface FieldViolation {
+  field: string;
+  message: string;
+}
+
+export class ServiceError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    /** A stable, machine-readable reason such as "peer-group-too-small". */
+    readonly reason: string,
+    message: string,
+    readonly fields: FieldViolation[] = [],
+  ) {
+    super(message);
+    this.name = "ServiceError";
+  }
+}
+
+export function invalidArgument(
+  fields: FieldViolation[],
+  message = "The request is not valid.",
+): ServiceError {
+  return new ServiceError("invalid_argument", "validation-failed", message, fields);
+}

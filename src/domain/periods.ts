@@ -1,0 +1,29 @@
+/** A reporting period: a year ("2024") or a quarter ("2024-Q3"). */
+export interface Period {
+  key: string;
+  year: number;
+  quarter: 1 | 2 | 3 | 4 | null;
+  /** Sort key: year·10 + quarter, with 5 for a whole year so it sorts after its quarters. */
+  order: number;
+  /** The period's start in years: 2024 → 2024.0, 2024-Q3 → 2024.5. */
+  startYears: number;
+}
+
+const PERIOD_PATTERN = /^(\d{4})(?:-Q([1-4]))?$/;
+export const MIN_YEAR = 1990;
+export const MAX_YEAR = 2100;
+
+export function parsePeriod(text: string): Period | null {
+  const match = PERIOD_PATTERN.exec(text);
+  if (!match) return null;
+  const year = Number(match[1]);
+  if (year < MIN_YEAR || year > MAX_YEAR) return null;
+  const quarter = match[2] ? (Number(match[2]) as 1 | 2 | 3 | 4) : null;
+  return {
+    key: text,
+    year,
+    quarter,
+    order: year * 10 + (quarter ?? 5),
+    startYears: year + (quarter ? (quarter - 1) / 4 : 0),
+  };
+}
