@@ -6,10 +6,11 @@ import { parsePeriod } from "../domain/periods";
 export const MAX_BODY_BYTES = 64 * 1024;
 const MAX_SOURCES = 20;
 
-function toServiceError(error: z.ZodError, root: string): ServiceError {
+/** `depth` limits field paths: a query parameter is flat, so "sources.0" is reported as "sources". */
+function toServiceError(error: z.ZodError, root: string, depth = Number.POSITIVE_INFINITY): ServiceError {
   return invalidArgument(
     error.issues.map((issue) => ({
-      field: issue.path.length > 0 ? issue.path.join(".") : root,
+      field: issue.path.length > 0 ? issue.path.slice(0, depth).join(".") : root,
       message: issue.message,
     })),
   );
@@ -17,7 +18,7 @@ function toServiceError(error: z.ZodError, root: string): ServiceError {
 
 export function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
   const result = schema.safeParse(c.req.query());
-  if (!result.success) throw toServiceError(result.error, "query");
+  if (!result.success) throw toServiceError(result.error, "query", 1);
   return result.data;
 }
 

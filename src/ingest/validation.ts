@@ -1,0 +1,107 @@
+import { bandForArr, type Catalogue, type Metric } from "../domain/catalogue";
+import { parsePeriod } from "../domain/periods";
+import { QUANTILE_KEYS } from "../stats";
+
+/** Smallest sample a published survey cell may claim. */
+export const MIN_SURVEY_N = 10;
+const COMPANY_KEY_PATTERN = /^[A-Za-z0-9_-]{4,64}$/;
+
+export interface Rejection {
+  line: number;
+  reason: string;
+}
+
+export type Validated<T> = { ok: true; row: T } | { ok: false; rejection: Rejection };
+
+export interface Observation {
+  companyKey: string;
+  metricKey: string;
+  period: string;
+  value: number;
+  arr: number;
+  bandKey: string;
+  industry: string | null;
+}
+
+export interface SurveyRow {
+  metric: string;
+  band: string;
+  period: string;
+  n: number;
+  p10: number | null;
+  p25: number;
+  p50: number;
+  p75: number;
+  p90: number | null;
+}
+
+/** Parses a number the way a strict CSV reader should: no blanks, no "n/a", no Infinity. */
+function parseFinite(text: string | undefined): number | null {
+  if (text === undefined || text.trim() === "") return null;
+  const value = Number(text);
+  return Number.isFinite(value) ? value : null;
+}
+
+function outOfRange(metric: Metric, value: number): string | null {
+  return value < metric.minValue || value > metric.maxValue
+    ? `value ${value} is outside ${metric.key}'s valid range [${metric.minValue}, ${metric.maxValue}]`
+    : null;
+}
+
+/**
+ * Validates one panel record. `seen` tracks (company, metric, period) within one file, so a
+ * duplicate is rejected with the line of its first occurrence.
+ */
+export function validateObservation(
+  record: Record<string, string>,
+  line: number,
+  catalogue: Catalogue,
+  seen: Map<string, number>,
+): Validated<Observation> {
+  const reject = (reason: string): Validated<Observation> => ({ ok: false, rejection: { line, reason } });
+  const companyKey = record.company_key?.trim() ?? "";
+  if (!COMPANY_KEY_PATTERN.test(companyKey)) return reject("company_key is missing or malformed");
+  const metric = catalogue.metrics.find((m) => m.key === record.metric);
+  if (!metric) return reject(`unknown metric "${record.metric ?? ""}"`);
+  const period = parsePeriod(record.period ?? "");
+  if (!period) return reject(`period "${record.period ?? ""}" is not a year or a quarter such as 2024-Q3`);
+  const arr = parseFinite(record.arr);
+  if (arr === null || arr < 0) return reject(`arr "${record.arr ?? ""}" is not a number ≥ 0`);
+  const value = parseFinite(record.value);
+  if (value === null) return reject(`value "${record.value ?? ""}" is not a finite number`);
+  const rangeProblem = outOfRange(metric, value);
+  if (rangeProblem) return reject(rangeProblem);
+  const band = bandForArr(catalogue.revenueRanges, arr)!;
+  const naturalKey = `${companyKey}\u0000${metric.key}\u0000${period.key}`;
+  const firstLine = seen.get(naturalKey);
+  if (firstLine !== undefined)
+    return reject(`duplicate of line ${firstLine} (same company, metric and period)`);
+  seen.set(naturalKey, line);
+  const industry = record.industry?.trim() || null;
+  return {
+    ok: true,
+    row: { companyKey, metricKey: metric.key, period: period.key, value, arr, bandKey: band.key, industry },
+  };
+}
+
+/** Validates one published survey cell: known keys, sane n, finite monotone quantiles in range. */
+export function validateSurveyRow(row: SurveyRow, line: number, catalogue: Catalogue): Rejection | null {
+  const metric = catalogue.metrics.find((m) => m.key === row.metric);
+  if (!metric) return { line, reason: `unknown metric "${row.metric}"` };
+  if (!catalogue.revenueRanges.some((r) => r.key === row.band))
+    return { line, reason: `unknown band "${row.band}"` };
+  if (!parsePeriod(row.period)) return { line, reason: `bad period "${row.period}"` };
+  if (!Number.isInteger(row.n) || row.n < MIN_SURVEY_N)
+    return { line, reason: `n must be an integer ≥ ${MIN_SURVEY_N}` };
+  let previous = Number.NEGATIVE_INFINITY;
+  for (const key of QUANTILE_KEYS) {
+    const value = row[key];
+    if (value === null && (key === "p10" || key === "p90")) continue;
+    if (value === null || !Number.isFinite(value)) return { line, reason: `${key} is not a finite number` };
+    const rangeProblem = outOfRange(metric, value);
+    if (rangeProblem) return { line, reason: `${key}: ${rangeProblem}` };
+    if (value < previous) return { line, reason: `quantiles are not monotone at ${key}` };
+    previous = value;
+  }
+  return null;
+}

@@ -1,0 +1,41 @@
+import { env } from "cloudflare:test";
+import { clearMemoryCache, VersionedCache } from "../../src/cache/versioned-cache";
+import { createDatabase } from "../../src/db/client";
+import { sources, summaries } from "../../src/db/schema";
+import { parsePeriod } from "../../src/domain/periods";
+
+export const db = createDatabase(env.DB);
+
+export type SourceRow = typeof sources.$inferInsert;
+export type SummaryInput = Omit<typeof summaries.$inferInsert, "periodOrder">;
+
+/** Writes rows the way ingestion will, then bumps the data version as every data change must. */
+export async function seed(rows: { sources?: SourceRow[]; summaries?: SummaryInput[] }): Promise<void> {
+  if (rows.sources?.length) await db.insert(sources).values(rows.sources);
+  if (rows.summaries?.length) {
+    await db
+      .insert(summaries)
+      .values(rows.summaries.map((s) => ({ ...s, periodOrder: parsePeriod(s.period)!.order })));
+  }
+  await new VersionedCache(env.CACHE, db, 0, () => {}).bumpDataVersion();
+}
+
+export { clearMemoryCache };
+
+/** A request to the Worker under test, through its real fetch handler. */
+export async function call(path: string, init?: RequestInit): Promise<Response> {
+  const { SELF } = await import("cloudflare:test");
+  return SELF.fetch(`https://bench.test${path}`, init);
+}
+
+export function postJson(
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return call(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
