@@ -115,3 +115,12 @@ export async function incrementDataVersion(db: Database): Promise<string> {
     .returning({ value: meta.value });
   return String(row!.value);
 }
+
+export async function listRejectedRows(db: Database, sourceId: string, limit: number) {
+  return db
+    .select({ line: rejectedRows.line, reason: rejectedRows.reason, rejectedAt: rejectedRows.rejectedAt })
+    .from(rejectedRows)
+    .where(eq(rejectedRows.sourceId, sourceId))
+    .orderBy(asc(rejectedRows.line))
+    .limit(limit);
+}

@@ -1,6 +1,6 @@
-import { loadCatalogue, rejectedRowCounts } from "../db/queries";
+import { listRejectedRows, loadCatalogue, rejectedRowCounts } from "../db/queries";
 import { bandForArr, type Catalogue, type Metric, type RevenueRange, type Source } from "../domain/catalogue";
-import { invalidArgument } from "../domain/errors";
+import { invalidArgument, ServiceError } from "../domain/errors";
 import type { ServiceContext } from "./context";
 
 export async function getCatalogue(ctx: ServiceContext): Promise<Catalogue> {
@@ -27,6 +27,15 @@ export async function listSources(ctx: ServiceContext, now = Date.now()): Promis
       : null,
     rejectedRows: rejectedBySource.get(source.id) ?? 0,
   }));
+}
+
+/** Why a source's rows were rejected on load, by line; rows never stored are still accounted for. */
+export async function listRejections(ctx: ServiceContext, sourceId: string, limit: number) {
+  const sources = await listSources(ctx);
+  const source = sources.find((s) => s.id === sourceId);
+  if (!source) throw new ServiceError("not_found", "no-such-source", `No source with id "${sourceId}".`);
+  const rejections = await listRejectedRows(ctx.db, sourceId, limit);
+  return { sourceId, total: source.rejectedRows, rejections };
 }
 
 export function resolveMetric(catalogue: Catalogue, key: string): Metric {

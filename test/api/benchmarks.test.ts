@@ -1,4 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { BenchmarkResult } from "../../src/service/benchmarks";
 import { MIXED, PANEL_MOMENTS, SINGLE, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { call, clearMemoryCache, seed } from "../helpers/seed";
 
@@ -29,7 +30,7 @@ describe("GET /api/v1/benchmarks", () => {
   it("pools the active sources of a cell as the n-weighted CDF mixture", async () => {
     const response = await call("/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M&period=2024");
     expect(response.status).toBe(200);
-    const body = (await response.json()) as any;
+    const body = (await response.json()) as BenchmarkResult;
     expect(body.metric).toEqual({
       key: "arr_growth",
       name: "ARR growth",
@@ -82,7 +83,7 @@ describe("GET /api/v1/benchmarks", () => {
   it("uses the latest period with data, and a single source is reproduced exactly", async () => {
     const body = (await (
       await call("/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M")
-    ).json()) as any;
+    ).json()) as BenchmarkResult;
     expect(body.period).toBe("2025");
     expect(body.pooled).toEqual({ n: 120, ...SINGLE.expectedQuantiles, method: "single_source" });
   });
@@ -90,7 +91,7 @@ describe("GET /api/v1/benchmarks", () => {
   it("narrows to the requested sources; missing tails are extended linearly", async () => {
     const body = (await (
       await call("/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M&period=2024&sources=beta")
-    ).json()) as any;
+    ).json()) as BenchmarkResult;
     expect(body.sources.map((s: { id: string }) => s.id)).toEqual(["beta"]);
     // Beta publishes 18/30/48 at 0.25/0.50/0.75: the tails extend with slopes 0.25/12 and 0.25/18.
     expect(body.pooled).toEqual({
@@ -107,7 +108,7 @@ describe("GET /api/v1/benchmarks", () => {
   it("adds descriptive statistics on request", async () => {
     const body = (await (
       await call("/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M&period=2025&includeStatistics=true")
-    ).json()) as any;
+    ).json()) as BenchmarkResult;
     expect(body.statistics).toEqual({
       pooled: { median: 20, iqr: 23 },
       panels: [{ sourceId: "gamma", n: 120, median: 20, iqr: 23, ...PANEL_MOMENTS }],
@@ -191,7 +192,7 @@ describe("caching", () => {
   });
 
   it("serves new data as soon as the data version moves", async () => {
-    const before = (await (await call(url)).json()) as any;
+    const before = (await (await call(url)).json()) as BenchmarkResult;
     expect(before.pooled.n).toBe(400);
     await seed({
       sources: [{ id: "delta", name: "Delta Survey", kind: "survey" }],
@@ -210,7 +211,7 @@ describe("caching", () => {
     });
     const after = await call(url);
     expect(after.headers.get("X-Cache")).toBe("miss");
-    const body = (await after.json()) as any;
+    const body = (await after.json()) as BenchmarkResult;
     expect(body.pooled.n).toBe(500);
     expect(body.sources.map((s: { id: string }) => s.id)).toEqual(["alpha", "beta", "delta"]);
   });

@@ -24,7 +24,9 @@ describe("type-7 quantiles match numpy.quantile(method='linear')", () => {
   for (const c of reference.quantiles) {
     it(c.name, () => {
       const sorted = sortAscending(c.values);
-      c.probs.forEach((p, i) => expectClose(quantileType7(sorted, p), c.expected[i]!));
+      c.probs.forEach((p, i) => {
+        expectClose(quantileType7(sorted, p), c.expected[i]!);
+      });
     });
   }
 });
@@ -38,7 +40,9 @@ describe("percentile rank matches scipy percentileofscore(kind='mean')", () => {
 describe("modified z-scores match the Iglewicz–Hoaglin reference", () => {
   for (const c of reference.modifiedZ) {
     it(c.name, () => {
-      modifiedZScores(c.values).forEach((m, i) => expectClose(m, c.expectedScores[i]!));
+      modifiedZScores(c.values).forEach((m, i) => {
+        expectClose(m, c.expectedScores[i]!);
+      });
       expect(flagOutliers(c.values, "modified_z")).toEqual(c.expectedMask);
     });
   }

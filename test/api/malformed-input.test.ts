@@ -1,0 +1,111 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
+import { call, seed } from "../helpers/seed";
+
+beforeAll(() => seed({ sources: TEST_SOURCES, summaries: TEST_SUMMARIES }));
+
+const GET_PATHS = [
+  "/health",
+  "/api/v1/metrics",
+  "/api/v1/revenue-ranges",
+  "/api/v1/sources",
+  "/api/v1/sources/gamma/rejections",
+  "/api/v1/benchmarks",
+];
+
+const QUERIES = [
+  "",
+  "?",
+  "?%zz",
+  "?metric=%E0%A4%A",
+  "?metric=arr_growth&metric=ndr&revenueRange=1M-5M",
+  "?metric[]=arr_growth&revenueRange=1M-5M",
+  "?metric=arr_growth&arr=1e309",
+  "?metric=arr_growth&arr=-0",
+  "?metric=arr_growth&arr=0x10",
+  "?metric=arr_growth&arr=%00",
+  "?metric=%00&revenueRange=%00",
+  `?metric=${"a".repeat(5000)}&revenueRange=1M-5M`,
+  "?metric=arr_growth&revenueRange=1M-5M&period=2024-Q3-extra",
+  "?metric=arr_growth&revenueRange=1M-5M&period=99999",
+  "?metric=arr_growth&revenueRange=1M-5M&period=0000",
+  "?metric=arr_growth&revenueRange=1M-5M&sources=,,,",
+  `?metric=arr_growth&revenueRange=1M-5M&sources=${Array.from({ length: 50 }, (_, i) => `s${i}`).join(",")}`,
+  "?metric=arr_growth&revenueRange=1M-5M&includeStatistics=",
+  "?metric=🙂&revenueRange=💸",
+  "?limit=-1",
+  "?limit=1e9",
+  "?limit=abc",
+  "?__proto__=x&constructor=y",
+];
+
+const BODIES: [string, BodyInit | null][] = [
+  ["application/json", ""],
+  ["application/json", "{"],
+  ["application/json", "null"],
+  ["application/json", "true"],
+  ["application/json", '"string"'],
+  ["application/json", "[]"],
+  ["application/json", '{"metric":"arr_growth","value":1e309,"revenueRange":"1M-5M"}'],
+  ["application/json", '{"metric":"arr_growth","value":-1e309,"arr":1}'],
+  ["application/json", '{"metric":"arr_growth","value":55,"arr":1e309}'],
+  ["application/json", '{"metric":{"$ne":1},"value":55,"revenueRange":"1M-5M"}'],
+  ["application/json", '{"metric":"arr_growth","value":[55],"revenueRange":"1M-5M"}'],
+  ["application/json", '{"metric":"arr_growth","value":55,"revenueRange":"1M-5M","sources":"alpha"}'],
+  ["application/json", '{"metric":"arr_growth","value":55,"revenueRange":"1M-5M","sources":[null]}'],
+  [
+    "application/json",
+    '{"__proto__":{"admin":true},"metric":"arr_growth","value":55,"revenueRange":"1M-5M"}',
+  ],
+  ["application/json", `${"[".repeat(30_000)}${"]".repeat(30_000)}`],
+  ["application/json", "[".repeat(60_000)],
+  ["application/json", new Uint8Array([0xff, 0xfe, 0x00, 0x7b])],
+  ["application/json", "\uFEFF{}"],
+  ["application/json; charset=latin1", '{"metric":"arr_growth"}'],
+  ["application/x-www-form-urlencoded", "metric=arr_growth&value=5"],
+  ["multipart/form-data; boundary=x", "--x--"],
+  ["", '{"metric":"arr_growth","value":55,"revenueRange":"1M-5M"}'],
+  ["application/json", null],
+];
+
+async function expectNoServerError(response: Response, what: string) {
+  expect(response.status, what).toBeLessThan(500);
+  if (response.status >= 400) {
+    expect(response.headers.get("Content-Type"), what).toBe("application/problem+json");
+    const body = (await response.json()) as { status: number; detail: string };
+    expect(body.status, what).toBe(response.status);
+    expect(body.detail, what).toBeTruthy();
+  } else {
+    await response.arrayBuffer();
+  }
+}
+
+describe("malformed input never causes a 500", () => {
+  it("on every GET endpoint", async () => {
+    for (const path of GET_PATHS) {
+      for (const query of QUERIES) {
+        await expectNoServerError(await call(`${path}${query}`), `GET ${path}${query}`);
+        await expectNoServerError(
+          await call(`${path}${query}`, { headers: { "If-None-Match": '"zz", W/, , ,,' } }),
+          `GET ${path}${query} with a junk If-None-Match`,
+        );
+      }
+    }
+  });
+
+  it("on the ranking endpoint", async () => {
+    for (const [contentType, body] of BODIES) {
+      const headers = contentType ? { "Content-Type": contentType } : undefined;
+      const response = await call("/api/v1/benchmarks/ranking", { method: "POST", headers, body });
+      await expectNoServerError(response, `POST ranking ${contentType} ${String(body).slice(0, 60)}`);
+    }
+  });
+
+  it("with methods a route does not serve", async () => {
+    for (const path of [...GET_PATHS, "/api/v1/benchmarks/ranking"]) {
+      for (const method of ["PUT", "PATCH", "DELETE", "OPTIONS"]) {
+        await expectNoServerError(await call(path, { method }), `${method} ${path}`);
+      }
+    }
+  });
+});
