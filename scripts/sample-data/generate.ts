@@ -64,9 +64,9 @@ const CLIMATE: Record<number, number> = {
   2020: -0.2,
   2021: 1,
   2022: 0.4,
-  2023: -0.8,
-  2024: -0.5,
-  2025: -0.3,
+  2023: -0.6,
+  2024: -0.1,
+  2025: 0,
 };
 
 const INDUSTRIES = [
@@ -120,9 +120,9 @@ const METRICS: readonly MetricModel[] = [
     direction: "higher",
     min: -100,
     max: 1000,
-    // A touch above the published figures (~65/45/38/33/30) for the two small bands: in the panel,
+    // A touch above the published figures (~65/45/38/33/32) for the two small bands: in the panel,
     // the companies still small after years of compounding are the slower growers.
-    medians: [70, 47, 38, 33, 30],
+    medians: [70, 47, 38, 33, 32],
     spreads: [0.48, 0.44, 0.42, 0.4, 0.38],
     shape: { kind: "log", shift: 50 },
     climate: 9,

@@ -28,9 +28,8 @@ export class ServiceError extends Error {
   }
 }
 
-export function invalidArgument(
-  fields: FieldViolation[],
-  message = "The request is not valid.",
-): ServiceError {
+/** A validation failure; its message repeats the field messages so a glance at `detail` suffices. */
+export function invalidArgument(fields: FieldViolation[]): ServiceError {
+  const message = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
   return new ServiceError("invalid_argument", "validation-failed", message, fields);
 }
