@@ -18,8 +18,8 @@ const wrangler = join(root, "node_modules", ".bin", "wrangler");
 
 function wranglerJson<T>(sql: string): T[] {
   const out = execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--json", "--command", sql], {
-    // A quieter WRANGLER_LOG in the caller's environment would swallow the JSON we parse.
-    env: { ...process.env, WRANGLER_LOG: "info" },
+    // Any WRANGLER_LOG setting, even "info", makes `--json` print nothing; leave wrangler its default.
+    env: { ...process.env, WRANGLER_LOG: undefined },
     cwd: root,
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
