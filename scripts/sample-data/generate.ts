@@ -12,6 +12,7 @@
  * quantiles' z-scores plus sampling noise shrinking with n; panel companies draw z from a
  * persistent company effect (partly a shared "quality" factor) plus yearly noise.
  */
+import type { SurveyRow } from "../../src/ingest/validation";
 import { Prng } from "./prng";
 
 export interface SampleSource {
@@ -22,17 +23,9 @@ export interface SampleSource {
   lastUpdated: string;
 }
 
-export interface SurveyRecord {
+/** A survey's published cell, in the shape ingestion validates. */
+export interface SurveyRecord extends SurveyRow {
   sourceId: string;
-  metric: string;
-  band: string;
-  period: string;
-  n: number;
-  p10: number | null;
-  p25: number;
-  p50: number;
-  p75: number;
-  p90: number | null;
 }
 
 export interface SampleData {

@@ -1,11 +1,11 @@
 import { parsePeriod } from "../../src/domain/periods";
 import type { PanelLoad } from "../../src/ingest/panel";
-import type { Rejection, SurveyRow } from "../../src/ingest/validation";
-import type { SampleSource } from "./generate";
+import type { Rejection } from "../../src/ingest/validation";
+import type { SampleSource, SurveyRecord } from "./generate";
 
 export interface SeedInput {
   sources: SampleSource[];
-  surveys: (SurveyRow & { sourceId: string })[];
+  surveys: SurveyRecord[];
   panelSourceId: string;
   panel: PanelLoad;
   surveyRejections: (Rejection & { sourceId: string })[];

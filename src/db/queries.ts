@@ -1,5 +1,5 @@
 import { and, asc, count, desc, eq, inArray, sql } from "drizzle-orm";
-import type { Catalogue } from "../domain/catalogue";
+import type { Catalogue, QuantileRow } from "../domain/catalogue";
 import type { Database } from "./client";
 import { meta, metrics, rejectedRows, revenueRanges, sources, summaries } from "./schema";
 
@@ -19,14 +19,8 @@ export async function loadCatalogue(db: Database): Promise<Catalogue> {
   };
 }
 
-export interface CellRow {
+export interface CellRow extends QuantileRow {
   sourceId: string;
-  n: number;
-  p10: number | null;
-  p25: number;
-  p50: number;
-  p75: number;
-  p90: number | null;
   outliersExcluded: number;
   mean: number | null;
   sd: number | null;

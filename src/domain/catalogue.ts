@@ -30,6 +30,16 @@ export interface Source {
   lastUpdated: string | null;
 }
 
+/** What a source publishes for one cell: its sample size and quantiles (p10 and p90 optional). */
+export interface QuantileRow {
+  n: number;
+  p10: number | null;
+  p25: number;
+  p50: number;
+  p75: number;
+  p90: number | null;
+}
+
 export interface Catalogue {
   metrics: Metric[];
   revenueRanges: RevenueRange[];

@@ -1,4 +1,4 @@
-import { bandForArr, type Catalogue, type Metric } from "../domain/catalogue";
+import { bandForArr, type Catalogue, type Metric, type QuantileRow } from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
 import { QUANTILE_KEYS } from "../stats";
 
@@ -23,16 +23,10 @@ export interface Observation {
   industry: string | null;
 }
 
-export interface SurveyRow {
+export interface SurveyRow extends QuantileRow {
   metric: string;
   band: string;
   period: string;
-  n: number;
-  p10: number | null;
-  p25: number;
-  p50: number;
-  p75: number;
-  p90: number | null;
 }
 
 /** Parses a number the way a strict CSV reader should: no blanks, no "n/a", no Infinity. */

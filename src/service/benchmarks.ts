@@ -1,5 +1,5 @@
 import { type CellRow, latestPeriod, loadCell } from "../db/queries";
-import type { Metric, RevenueRange, Source, SourceKind } from "../domain/catalogue";
+import type { Metric, QuantileRow, RevenueRange, Source, SourceKind } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { type PooledDistribution, poolSources } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
@@ -15,16 +15,10 @@ export interface CellQuery {
   sources?: string[] | undefined;
 }
 
-export interface SourceSummary {
+export interface SourceSummary extends QuantileRow {
   id: string;
   name: string;
   kind: SourceKind;
-  n: number;
-  p10: number | null;
-  p25: number;
-  p50: number;
-  p75: number;
-  p90: number | null;
   lastUpdated: string | null;
 }
 
