@@ -4,14 +4,19 @@
  * arrays by position, so abridged responses still check every value they show), ```text blocks
  * must match exactly.
  *
- *   BASE_URL=http://127.0.0.1:8787 tsx scripts/check-readme.ts
+ *   BASE_URL=http://127.0.0.1:8787 tsx scripts/check-readme.ts [--update]
+ *
+ * --update rewrites each ```json block with the values the service returns now, keeping the
+ * block's abridged shape: for use after a deliberate change to the sample data.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 
 interface Example {
   command: string;
+  /** Offset of the expected block's body in the README. */
+  at: number;
   language: "json" | "text";
   expected: string;
 }
@@ -20,13 +25,14 @@ function readExamples(markdown: string): Example[] {
   const blocks = [...markdown.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({
     language: m[1],
     body: m[2]!,
+    at: m.index + m[0].indexOf("\n") + 1,
   }));
   const examples: Example[] = [];
   blocks.forEach((block, i) => {
     const next = blocks[i + 1];
     if (block.language !== "sh" || !block.body.includes("curl ") || !next) return;
     if (next.language !== "json" && next.language !== "text") return;
-    examples.push({ command: block.body, language: next.language, expected: next.body });
+    examples.push({ command: block.body, at: next.at, language: next.language, expected: next.body });
   });
   return examples;
 }
@@ -54,8 +60,48 @@ function firstMismatch(expected: unknown, actual: unknown, path = "$"): string |
     : `${path}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`;
 }
 
+/** `expected`'s shape filled with `actual`'s values. */
+function refresh(expected: unknown, actual: unknown): unknown {
+  if (Array.isArray(expected) && Array.isArray(actual))
+    return expected.map((item, i) => refresh(item, actual[i]));
+  if (expected !== null && typeof expected === "object" && actual !== null && typeof actual === "object") {
+    return Object.fromEntries(
+      Object.keys(expected).map((key) => [
+        key,
+        refresh((expected as Record<string, unknown>)[key], (actual as Record<string, unknown>)[key]),
+      ]),
+    );
+  }
+  return actual;
+}
+
+/**
+ * JSON laid out like the README's blocks: a value that fits on its line stays on one line.
+ * `indent` is the nesting depth in spaces; `used` is how much of the line a key already takes.
+ */
+function layout(value: unknown, indent = 0, used = indent): string {
+  const inline = JSON.stringify(value, null, 1)
+    .replace(/\n\s*/g, " ")
+    .replace(/\[ /g, "[")
+    .replace(/ \]/g, "]");
+  if (used + inline.length <= 110 || value === null || typeof value !== "object") return inline;
+  const pad = " ".repeat(indent + 2);
+  const entries = Array.isArray(value)
+    ? value.map((item) => `${pad}${layout(item, indent + 2)}`)
+    : Object.entries(value).map(([key, item]) => {
+        const prefix = `${pad}${JSON.stringify(key)}: `;
+        return `${prefix}${layout(item, indent + 2, prefix.length)}`;
+      });
+  const [open, close] = Array.isArray(value) ? ["[", "]"] : ["{", "}"];
+  return `${open}\n${entries.join(",\n")}\n${" ".repeat(indent)}${close}`;
+}
+
+const update = process.argv.includes("--update");
+const readmePath = new URL("../README.md", import.meta.url);
+const replacements: { at: number; length: number; text: string }[] = [];
 const baseUrl = (process.env.BASE_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
-const examples = readExamples(readFileSync(new URL("../README.md", import.meta.url), "utf8"));
+const readme = readFileSync(readmePath, "utf8");
+const examples = readExamples(readme);
 let failed = 0;
 for (const example of examples) {
   const command = example.command.replaceAll("http://localhost:8787", baseUrl);
@@ -66,6 +112,10 @@ for (const example of examples) {
       encoding: "utf8",
       timeout: 30_000,
     });
+    if (update && example.language === "json") {
+      const text = `${layout(refresh(JSON.parse(example.expected), JSON.parse(output)))}\n`;
+      replacements.push({ at: example.at, length: example.expected.length, text });
+    }
     problem =
       example.language === "json"
         ? firstMismatch(JSON.parse(example.expected), JSON.parse(output))
@@ -77,6 +127,13 @@ for (const example of examples) {
   }
   if (problem) failed++;
   console.log(`${problem ? "✗" : "✓"} ${title}${problem ? `\n    ${problem}` : ""}`);
+}
+if (update) {
+  let updated = readme;
+  for (const r of replacements.reverse())
+    updated = updated.slice(0, r.at) + r.text + updated.slice(r.at + r.length);
+  writeFileSync(readmePath, updated);
+  console.log(`README.md: ${replacements.length} JSON blocks refreshed`);
 }
 console.log(`README examples: ${examples.length - failed} passed, ${failed} failed`);
 process.exit(failed > 0 || examples.length === 0 ? 1 : 0);

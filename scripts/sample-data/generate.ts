@@ -333,7 +333,6 @@ function surveyDecimals(metric: MetricModel): number {
 
 interface SurveyConfig {
   source: SampleSource;
-  firstYear: number;
   quartilesOnly: boolean;
   /** Spread multiplier: how heterogeneous the source's respondents are. */
   spread: number;
@@ -350,7 +349,6 @@ const SURVEYS: readonly SurveyConfig[] = [
       url: null,
       lastUpdated: "2026-01-15T00:00:00.000Z",
     },
-    firstYear: 2019,
     quartilesOnly: false,
     spread: 1.05,
     // Reads optimistic on growth: its respondents skew towards well-funded, fast-growing firms.
@@ -364,7 +362,6 @@ const SURVEYS: readonly SurveyConfig[] = [
       url: null,
       lastUpdated: "2025-12-01T00:00:00.000Z",
     },
-    firstYear: 2020,
     quartilesOnly: false,
     spread: 0.95,
     // Reads pessimistic on margins and efficiency.
@@ -378,7 +375,6 @@ const SURVEYS: readonly SurveyConfig[] = [
       url: null,
       lastUpdated: "2025-11-20T00:00:00.000Z",
     },
-    firstYear: 2019,
     quartilesOnly: true,
     spread: 1,
     bias: { arr_growth: -2, logo_churn: 1, pipeline_coverage: -0.2, rule_of_40: -2 },
@@ -449,7 +445,6 @@ function generateSurveys(root: Prng): SurveyRecord[] {
     for (const metric of METRICS)
       for (let b = 0; b < BANDS.length; b++)
         for (const year of YEARS) {
-          if (year < config.firstYear) continue;
           out.push(surveyCell(rng, config, metric, b, year));
         }
   }
@@ -512,8 +507,7 @@ function simulatePanel(rng: Prng, taken: Set<string>): Panel {
   const offsets = new Float64Array(M);
   for (let c = 0; c < PANEL_COMPANIES; c++) {
     const key = companyKey(rng, taken);
-    // A few companies never reported their industry.
-    const industry = rng.chance(0.004) ? "" : rng.pick(INDUSTRIES);
+    const industry = rng.pick(INDUSTRIES);
     const industryEffects = effects.get(industry);
     const quality = rng.normal();
     for (let m = 0; m < M; m++) {

@@ -42,9 +42,12 @@ describe("sample data", () => {
     expect(data.surveys.every((row, i) => validateSurveyRow(row, i + 1, catalogue) === null)).toBe(true);
     expect(Math.min(...data.surveys.map((s) => s.n))).toBeGreaterThanOrEqual(30);
     expect(Math.max(...data.surveys.map((s) => s.n))).toBeLessThanOrEqual(400);
-    expect(new Set(data.surveys.map((s) => s.period))).toEqual(
-      new Set(["2019", "2020", "2021", "2022", "2023", "2024", "2025"]),
-    );
+    const years = new Set(["2019", "2020", "2021", "2022", "2023", "2024", "2025"]);
+    for (const source of data.sources.filter((s) => s.kind === "survey")) {
+      const published = data.surveys.filter((s) => s.sourceId === source.id);
+      expect(new Set(published.map((s) => s.period))).toEqual(years);
+      expect(published).toHaveLength(catalogue.metrics.length * catalogue.revenueRanges.length * years.size);
+    }
   });
 
   it("has a panel of at least 2,000 companies with every metric every year", () => {
@@ -52,7 +55,7 @@ describe("sample data", () => {
     expect(companies.size).toBeGreaterThanOrEqual(2000);
     const cells = new Set(panel.observations.map((o) => `${o.metricKey}|${o.period}`));
     expect(cells.size).toBe(catalogue.metrics.length * 7);
-    expect(panel.observations.every((o) => o.arr >= 0)).toBe(true);
+    expect(panel.observations.every((o) => o.arr >= 0 && o.industry !== null)).toBe(true);
   });
 
   it("contains invalid rows that validation rejects, each kind at least twice", () => {
