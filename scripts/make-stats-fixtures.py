@@ -26,6 +26,26 @@ Sections and how the reference values are computed:
                   with the first/last segment extended linearly down to 0 / up to 1.
                   Pooled CDF = n-weighted mean of the source CDFs. Pooled quantiles are
                   roots of F(x) = p found with scipy.optimize.brentq.
+  ols             scipy.stats.linregress(x, y): slope, intercept, r2 = rvalue**2, pvalue
+  theilSen        scipy.stats.theilslopes(y, x, alpha=0.95) (method="separate"):
+                  slope, intercept, low = low_slope, high = high_slope
+  mannKendall     pymannkendall.original_test, written out (the package is not in Debian):
+                  S = sum sign(y_j - y_i) for i < j, tie-corrected
+                  Var(S) = [n(n-1)(2n+5) - sum t(t-1)(2t+5)]/18, z = (S - sign(S))/sqrt(Var),
+                  p = 2*norm.sf(|z|) (= pymannkendall's 2*(1 - norm.cdf(|z|)) without its
+                  cancellation), tau = S/(n(n-1)/2); S and Var(S) are cross-checked against
+                  scipy.stats.kendalltau(arange(n), y, method="asymptotic")
+  wilson          Wilson score interval (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2))/(1 + z^2/n),
+                  z = norm.ppf((1 + confidence)/2), clamped to [0, 1] (exactly 0 / 1 at
+                  p = 0 / 1); for integer counts
+                  cross-checked with scipy.stats.binomtest(k, n).proportion_ci(method="wilson")
+  medianInterval  order-statistic CI for the median: l = the largest rank >= 1 with
+                  binom.cdf(l - 1, n, 0.5) <= (1 - confidence)/2, u = n + 1 - l,
+                  [x_(l), x_(u)] of the sorted values, coverage = 1 - 2*binom.cdf(l - 1, n, 0.5);
+                  null when no rank qualifies
+
+The sections from ols on draw their random data from a second generator,
+numpy.random.default_rng(20261130), so the earlier sections stay byte-identical.
 """
 
 import json
@@ -393,6 +413,246 @@ def pooling_cases():
 
 
 # ---------------------------------------------------------------------------
+# trends: ols, theilSen, mannKendall
+# ---------------------------------------------------------------------------
+
+TREND_RNG = np.random.default_rng(20261130)
+
+
+def years(start, n, step=1.0):
+    return [start + step * i for i in range(n)]
+
+
+def trend_series():
+    """(name, x, y): realistic yearly/quarterly medians plus random series."""
+    hand = [
+        ("n=3 increasing", years(2022, 3), [10.0, 12.0, 15.0]),
+        ("n=3 two tied", years(2022, 3), [10.0, 10.0, 12.0]),
+        ("n=3 decreasing, irregular x", [2019.0, 2020.5, 2024.0], [9.5, 7.25, 3.0]),
+        ("ARR growth % 2019-2025", years(2019, 7), [45.0, 38.5, 52.0, 41.0, 30.5, 28.0, 31.5]),
+        ("net revenue retention % 2016-2025", years(2016, 10),
+         [98.0, 101.5, 103.0, 104.5, 108.0, 112.0, 110.5, 104.0, 102.0, 101.0]),
+        ("burn multiple decreasing 2018-2025", years(2018, 8), [3.1, 2.8, 2.9, 2.2, 2.4, 1.9, 1.6, 1.5]),
+        ("gross margin % with ties 2014-2025", years(2014, 12),
+         [70.0, 72.0, 72.0, 71.0, 74.0, 74.0, 74.0, 75.0, 73.0, 76.0, 76.0, 78.0]),
+        ("quarterly CAC payback months 2022-2024", years(2022, 12, 0.25),
+         [14.0, 15.5, 15.0, 17.0, 18.5, 18.0, 19.5, 21.0, 20.5, 20.0, 22.5, 23.0]),
+        ("quarterly with ties 2023Q1-2024Q4", years(2023, 8, 0.25),
+         [5.0, 5.0, 6.0, 5.0, 6.0, 6.0, 7.0, 7.0]),
+        ("irregular years with a gap", [2015.0, 2017.0, 2018.0, 2021.0, 2024.0], [12.0, 15.0, 14.0, 20.0, 26.0]),
+        ("half-year starts", [2019.0, 2020.0, 2021.5, 2024.0, 2024.5], [1.0, 0.4, 0.9, -0.2, 0.3]),
+        ("negative metric (rule of 40)", years(2018, 6), [-12.0, -5.0, 3.5, -1.0, 8.0, 14.0]),
+        ("flat (constant y)", years(2020, 5), [42.5] * 5),
+        ("flat 0.1, irregular x", [2019.0, 2020.5, 2024.0], [0.1] * 3),
+        ("all tied but one", years(2020, 5), [5.0, 5.0, 5.0, 5.0, 6.0]),
+        ("perfect line", years(2019, 6), [10.0 + 2.5 * i for i in range(6)]),
+        ("perfect decreasing line, quarterly", years(2021, 9, 0.25), [80.0 - 4.0 * i for i in range(9)]),
+        ("zigzag, no trend", years(2016, 8), [1.0, 3.0, 1.0, 3.0, 1.0, 3.0, 1.0, 3.0]),
+    ]
+    cases = [(name, np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for name, x, y in hand]
+    for n in (4, 10, 20, 30):
+        x = np.asarray(years(1996 + 30 - n, n), dtype=float)
+        y = np.round(50.0 + 0.8 * (x - x[0]) + TREND_RNG.normal(0.0, 6.0, n), 1)
+        cases.append((f"noisy random n={n}", x, y))
+    x = np.asarray(years(2018, 28, 0.25), dtype=float)
+    y = np.round(20.0 + 3.0 * (x - x[0]) + TREND_RNG.normal(0.0, 1.0, 28), 2)
+    cases.append(("strong quarterly trend n=28 (tiny p)", x, y))
+    x = np.asarray(years(1995, 30), dtype=float)
+    y = np.round(TREND_RNG.normal(0.0, 1.0, 30), 0)
+    cases.append(("random integers n=30 (many ties)", x, y))
+    for name, x, y in cases:
+        assert 3 <= len(x) <= 30 and np.all(np.diff(x) > 0), name
+    return cases
+
+
+TRENDS = trend_series()
+
+
+def ols_cases():
+    res = []
+    for name, x, y in TRENDS:
+        fit = scipy.stats.linregress(x, y)
+        res.append({
+            "name": name,
+            "x": floats(x),
+            "y": floats(y),
+            "expected": {
+                "slope": f(fit.slope),
+                "intercept": f(fit.intercept),
+                "r2": f(fit.rvalue ** 2),
+                "pValue": f(fit.pvalue),
+            },
+        })
+    return res
+
+
+def theil_sen_cases():
+    res = []
+    for name, x, y in TRENDS:
+        fit = scipy.stats.theilslopes(y, x, alpha=0.95)
+        # The interval ends are slopes picked by np.round; a rank that sits on .5 up to
+        # rounding could flip between implementations, so make sure none does.
+        n = len(y)
+        nt = n * (n - 1) // 2
+        _, counts = np.unique(y, return_counts=True)
+        var = (n * (n - 1) * (2 * n + 5) - sum(t * (t - 1) * (2 * t + 5) for t in counts)) / 18.0
+        z = scipy.stats.norm.ppf(0.025)
+        for v in ((nt - z * np.sqrt(var)) / 2, (nt + z * np.sqrt(var)) / 2):
+            assert var == 0 or abs(v - np.floor(v) - 0.5) > 1e-6, (name, v)
+        res.append({
+            "name": name,
+            "x": floats(x),
+            "y": floats(y),
+            "expected": {
+                "slope": f(fit.slope),
+                "intercept": f(fit.intercept),
+                "low": f(fit.low_slope),
+                "high": f(fit.high_slope),
+            },
+        })
+    return res
+
+
+def mann_kendall(y):
+    n = len(y)
+    s = int(sum(np.sign(y[j] - y[i]) for i in range(n) for j in range(i + 1, n)))
+    _, counts = np.unique(y, return_counts=True)
+    var_s = (n * (n - 1) * (2 * n + 5) - sum(int(t) * (t - 1) * (2 * t + 5) for t in counts)) / 18.0
+    if s > 0:
+        z = (s - 1) / np.sqrt(var_s)
+    elif s < 0:
+        z = (s + 1) / np.sqrt(var_s)
+    else:
+        z = 0.0
+    p = 2 * scipy.stats.norm.sf(abs(z))
+    return s, var_s, z, p, s / (n * (n - 1) / 2)
+
+
+def mann_kendall_cases():
+    res = []
+    for name, _, y in TRENDS:
+        s, var_s, z, p, tau = mann_kendall(y)
+        n = len(y)
+        if var_s > 0:
+            # kendalltau against the time index: with no ties in x its S and Var(S) are the
+            # Mann-Kendall ones, and its p-value is the one without continuity correction.
+            kt = scipy.stats.kendalltau(np.arange(n), y, method="asymptotic")
+            _, counts = np.unique(y, return_counts=True)
+            pairs = n * (n - 1) / 2
+            tied_pairs = sum(t * (t - 1) / 2 for t in counts)
+            assert round(kt.statistic * np.sqrt(pairs * (pairs - tied_pairs))) == s, name
+            p_uncorrected = 2 * scipy.stats.norm.sf(abs(s) / np.sqrt(var_s))
+            assert abs(kt.pvalue - p_uncorrected) <= 1e-12 * max(kt.pvalue, 1e-300) + 1e-300, name
+        else:
+            assert s == 0 and z == 0.0 and p == 1.0, name
+        res.append({
+            "name": name,
+            "y": floats(y),
+            "expected": {"s": s, "varS": f(var_s), "z": f(z), "pValue": f(p), "tau": f(tau)},
+        })
+    return res
+
+
+# ---------------------------------------------------------------------------
+# wilson
+# ---------------------------------------------------------------------------
+
+def wilson(p, n, confidence):
+    z = scipy.stats.norm.ppf((1 + confidence) / 2)
+    center = p + z * z / (2 * n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    scale = 1 + z * z / n
+    # at p = 0 / 1 the ends are 0 / 1 exactly (as in scipy), which the formula meets only up to rounding
+    low = 0.0 if p == 0 else max(0.0, (center - half) / scale)
+    high = 1.0 if p == 1 else min(1.0, (center + half) / scale)
+    return low, high
+
+
+def wilson_cases():
+    counts = [
+        (0, 10, 0.95), (10, 10, 0.95), (1, 1, 0.95), (0, 1, 0.95), (5, 10, 0.95), (3, 7, 0.95),
+        (1, 20, 0.95), (19, 20, 0.95), (250, 1000, 0.95), (999, 1000, 0.95), (17, 40, 0.9),
+        (17, 40, 0.99), (2, 9, 0.8), (60, 61, 0.5), (12345, 50000, 0.95),
+    ]
+    # half-integer counts, as from a percentile rank with ties (kind="mean")
+    half_counts = [(2.5, 7, 0.95), (0.5, 6, 0.95), (5.5, 6, 0.95), (40.5, 81, 0.9), (99.5, 350, 0.99)]
+    res = []
+    for k, n, confidence in counts + half_counts:
+        proportion = k / n
+        low, high = wilson(proportion, n, confidence)
+        if float(k).is_integer():
+            ci = scipy.stats.binomtest(int(k), n).proportion_ci(confidence_level=confidence, method="wilson")
+            assert abs(ci.low - low) <= 1e-13 and abs(ci.high - high) <= 1e-13, (k, n, confidence)
+        res.append({
+            "name": f"{k}/{n} at {confidence:g}",
+            "proportion": f(proportion),
+            "n": int(n),
+            "confidence": f(confidence),
+            "expected": {"low": f(low), "high": f(high)},
+        })
+    return res
+
+
+# ---------------------------------------------------------------------------
+# medianInterval
+# ---------------------------------------------------------------------------
+
+def median_interval(values, confidence):
+    x = np.sort(values)
+    n = len(x)
+    budget = (1 - confidence) / 2
+    lower = 0
+    for rank in range(1, n + 1):
+        tail = scipy.stats.binom.cdf(rank - 1, n, 0.5)
+        # a tail probability this close to the budget could be decided either way by rounding
+        assert abs(tail - budget) > 1e-9 * budget, (n, confidence, rank)
+        if tail <= budget:
+            lower = rank
+        else:
+            break
+    if lower == 0:
+        return None
+    upper = n + 1 - lower
+    assert lower <= upper
+    return {
+        "lowerRank": lower,
+        "upperRank": upper,
+        "low": f(x[lower - 1]),
+        "high": f(x[upper - 1]),
+        "coverage": f(1 - 2 * scipy.stats.binom.cdf(lower - 1, n, 0.5)),
+    }
+
+
+def median_interval_cases():
+    hand = [
+        ("n=1", [3.0], 0.95),
+        ("n=5 at 95% (too small)", [4.0, 1.0, 5.0, 2.0, 3.0], 0.95),
+        ("n=5 at 90%", [4.0, 1.0, 5.0, 2.0, 3.0], 0.9),
+        ("n=6 at 95% (smallest)", [6.0, 1.0, 5.0, 2.0, 4.0, 3.0], 0.95),
+        ("n=6 at 99% (too small)", [6.0, 1.0, 5.0, 2.0, 4.0, 3.0], 0.99),
+        ("n=9 with ties", [2.0, 2.0, 3.0, 1.0, 3.0, 3.0, 8.0, 2.0, 5.0], 0.95),
+        ("n=10 negatives", [-20.0, -5.5, -3.0, 0.0, 4.0, 18.25, 60.0, -1.0, 2.5, 7.0], 0.95),
+        ("all equal", [7.0] * 12, 0.95),
+        ("n=25 at 50%", [float(v) for v in range(25, 0, -1)], 0.5),
+        ("n=25 at 99%", [float(v) for v in range(25, 0, -1)], 0.99),
+    ]
+    cases = [(name, np.asarray(v, dtype=float), c) for name, v, c in hand]
+    cases.append(("random lognormal n=40", np.round(TREND_RNG.lognormal(3.0, 0.8, 40), 2), 0.95))
+    cases.append(("random normal n=101 at 90%", np.round(TREND_RNG.normal(30.0, 12.0, 101), 1), 0.9))
+    cases.append(("random lognormal n=1000 (coarse, ties)", np.round(TREND_RNG.lognormal(1.0, 0.75, 1000), 1), 0.95))
+    cases.append(("random normal n=2001 at 99%", np.round(TREND_RNG.normal(0.0, 1.0, 2001), 4), 0.99))
+    res = []
+    for name, values, confidence in cases:
+        res.append({
+            "name": name,
+            "values": floats(values),
+            "confidence": f(confidence),
+            "expected": median_interval(values, confidence),
+        })
+    return res
+
+
+# ---------------------------------------------------------------------------
 
 def main():
     out = {
@@ -405,6 +665,11 @@ def main():
         "tukey": tukey_cases(),
         "descriptive": descriptive_cases(),
         "pooling": pooling_cases(),
+        "ols": ols_cases(),
+        "theilSen": theil_sen_cases(),
+        "mannKendall": mann_kendall_cases(),
+        "wilson": wilson_cases(),
+        "medianInterval": median_interval_cases(),
     }
     json.dump(out, sys.stdout, indent=1, allow_nan=False)
     sys.stdout.write("\n")

@@ -53,6 +53,8 @@ const SUMMARY_COLUMNS = [
   "mean",
   "sd",
   "skewness",
+  "median_low",
+  "median_high",
 ];
 
 export function buildSeedSql(input: SeedInput): string {
@@ -82,6 +84,8 @@ export function buildSeedSql(input: SeedInput): string {
         null,
         null,
         null,
+        null,
+        null,
       ]),
     ),
     ...inserts(
@@ -103,6 +107,8 @@ export function buildSeedSql(input: SeedInput): string {
         s.mean,
         s.sd,
         s.skewness,
+        s.medianLow,
+        s.medianHigh,
       ]),
     ),
     ...inserts(

@@ -31,17 +31,21 @@ export interface Problem {
   errors?: FieldViolation[];
 }
 
-export function problemResponse(c: Context, error: ServiceError): Response {
-  const status = STATUS[error.kind];
+export function toProblem(error: ServiceError, instance: string): Problem {
   const body: Problem = {
     type: `/problems/${error.reason}`,
     title: TITLE[error.kind],
-    status,
+    status: STATUS[error.kind],
     detail: error.message,
-    instance: new URL(c.req.url).pathname,
+    instance,
   };
   if (error.fields.length > 0) body.errors = error.fields;
-  return c.body(JSON.stringify(body), status, { "Content-Type": "application/problem+json" });
+  return body;
+}
+
+export function problemResponse(c: Context, error: ServiceError): Response {
+  const body = toProblem(error, new URL(c.req.url).pathname);
+  return c.body(JSON.stringify(body), STATUS[error.kind], { "Content-Type": "application/problem+json" });
 }
 
 /** Every thrown error ends here; anything unexpected is logged and answered without internals. */

@@ -129,17 +129,68 @@ export const sourcesList = z
 
 export const booleanParam = z.enum(["true", "false"]).transform((text) => text === "true");
 
-/** Exactly one of revenueRange or arr addresses the band. */
-export function oneBandSelector(
-  value: { revenueRange?: unknown; arr?: unknown },
+export const industryKey = key("industry");
+
+/** A custom peer group as the service takes it: an ARR range [arrMin, arrMax), optionally one industry. */
+export function toPeerGroup(value: {
+  arrMin: number;
+  arrMax?: number | undefined;
+  industry?: string | undefined;
+}) {
+  return { arrMin: value.arrMin, arrMax: value.arrMax ?? null, industry: value.industry ?? null };
+}
+
+function checkArrRange(
+  value: { arrMin?: number | undefined; arrMax?: number | undefined },
   ctx: z.RefinementCtx,
-): void {
-  const given = Number(value.revenueRange !== undefined) + Number(value.arr !== undefined);
-  if (given !== 1) {
+  path: string[],
+) {
+  if (value.arrMin !== undefined && value.arrMax !== undefined && value.arrMax <= value.arrMin) {
     ctx.addIssue({
       code: "custom",
-      path: ["revenueRange"],
-      message: "give exactly one of revenueRange (a band key) or arr (a number)",
+      path: [...path, "arrMax"],
+      message: "arrMax must be greater than arrMin",
     });
   }
+}
+
+export const peersBody = z
+  .strictObject({ arrMin: arrValue, arrMax: arrValue.optional(), industry: industryKey.optional() })
+  .superRefine((value, ctx) => checkArrRange(value, ctx, []))
+  .transform(toPeerGroup);
+
+/**
+ * Exactly one way of choosing peers: a band key, an ARR figure (its band), or a custom peer group.
+ * `peerField` names the custom group's field: "arrMin" in a query string, "peers" in a body.
+ */
+export function onePeerSelector(peerField: "arrMin" | "peers") {
+  return (
+    value: {
+      revenueRange?: unknown;
+      arr?: unknown;
+      arrMin?: number;
+      arrMax?: number;
+      industry?: unknown;
+      peers?: unknown;
+    },
+    ctx: z.RefinementCtx,
+  ): void => {
+    const given =
+      Number(value.revenueRange !== undefined) +
+      Number(value.arr !== undefined) +
+      Number(value[peerField] !== undefined);
+    if (given !== 1) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["revenueRange"],
+        message: `give exactly one of revenueRange (a band key), arr (a number) or ${peerField === "arrMin" ? "arrMin/arrMax/industry" : "peers"} (a custom peer group)`,
+      });
+    }
+    if (peerField === "arrMin") {
+      if (value.arrMin === undefined && (value.arrMax !== undefined || value.industry !== undefined)) {
+        ctx.addIssue({ code: "custom", path: ["arrMin"], message: "arrMax and industry need arrMin" });
+      }
+      checkArrRange(value, ctx, []);
+    }
+  };
 }

@@ -1,7 +1,7 @@
-import { and, asc, count, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, asc, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { Catalogue, QuantileRow } from "../domain/catalogue";
 import type { Database } from "./client";
-import { meta, metrics, rejectedRows, revenueRanges, sources, summaries } from "./schema";
+import { meta, metrics, observations, rejectedRows, revenueRanges, sources, summaries } from "./schema";
 
 export async function loadCatalogue(db: Database): Promise<Catalogue> {
   const [metricRows, rangeRows, sourceRows] = await db.batch([
@@ -22,6 +22,8 @@ export async function loadCatalogue(db: Database): Promise<Catalogue> {
 export interface CellRow extends QuantileRow {
   sourceId: string;
   outliersExcluded: number;
+  medianLow: number | null;
+  medianHigh: number | null;
   mean: number | null;
   sd: number | null;
   skewness: number | null;
@@ -36,6 +38,8 @@ const cellColumns = {
   p75: summaries.p75,
   p90: summaries.p90,
   outliersExcluded: summaries.outliersExcluded,
+  medianLow: summaries.medianLow,
+  medianHigh: summaries.medianHigh,
   mean: summaries.mean,
   sd: summaries.sd,
   skewness: summaries.skewness,
@@ -117,4 +121,73 @@ export async function listRejectedRows(db: Database, sourceId: string, limit: nu
     .where(eq(rejectedRows.sourceId, sourceId))
     .orderBy(asc(rejectedRows.line))
     .limit(limit);
+}
+
+/** The latest period in which any of the given sources has data for the metric, in any band. */
+export async function latestPeriodForMetric(
+  db: Database,
+  metricKey: string,
+  sourceIds: readonly string[],
+): Promise<string | undefined> {
+  const [row] = await db
+    .select({ period: summaries.period })
+    .from(summaries)
+    .where(and(eq(summaries.metricKey, metricKey), inArray(summaries.sourceId, [...sourceIds])))
+    .orderBy(desc(summaries.periodOrder))
+    .limit(1);
+  return row?.period;
+}
+
+/** Every source's summary of one (metric, band) across periods of one granularity. */
+export async function loadSeries(
+  db: Database,
+  metricKey: string,
+  bandKey: string,
+  granularity: "year" | "quarter",
+  sourceIds: readonly string[],
+): Promise<(CellRow & { period: string; periodOrder: number })[]> {
+  // period_order ends in 5 for a year and in 1–4 for a quarter.
+  const granularityFilter =
+    granularity === "year" ? sql`${summaries.periodOrder} % 10 = 5` : sql`${summaries.periodOrder} % 10 < 5`;
+  return db
+    .select({ ...cellColumns, period: summaries.period, periodOrder: summaries.periodOrder })
+    .from(summaries)
+    .where(
+      and(
+        eq(summaries.metricKey, metricKey),
+        eq(summaries.bandKey, bandKey),
+        inArray(summaries.sourceId, [...sourceIds]),
+        granularityFilter,
+      ),
+    )
+    .orderBy(asc(summaries.periodOrder), asc(summaries.sourceId));
+}
+
+export interface PeerGroupFilter {
+  arrMin: number;
+  arrMax: number | null;
+  industry: string | null;
+}
+
+/** Panel values of one metric and period inside an ARR range (and industry), from a covering index. */
+export async function peerGroupValues(
+  db: Database,
+  metricKey: string,
+  period: string,
+  sourceIds: readonly string[],
+  filter: PeerGroupFilter,
+): Promise<{ sourceId: string; value: number }[]> {
+  return db
+    .select({ sourceId: observations.sourceId, value: observations.value })
+    .from(observations)
+    .where(
+      and(
+        eq(observations.metricKey, metricKey),
+        eq(observations.period, period),
+        filter.industry === null ? undefined : eq(observations.industry, filter.industry),
+        gte(observations.arr, filter.arrMin),
+        filter.arrMax === null ? undefined : lt(observations.arr, filter.arrMax),
+        inArray(observations.sourceId, [...sourceIds]),
+      ),
+    );
 }

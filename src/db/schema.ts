@@ -67,6 +67,9 @@ export const summaries = sqliteTable(
     mean: real("mean"),
     sd: real("sd"),
     skewness: real("skewness"),
+    /** Panel rows only: the distribution-free 95% interval for the median (order statistics). */
+    medianLow: real("median_low"),
+    medianHigh: real("median_high"),
   },
   (t) => [
     primaryKey({ columns: [t.metricKey, t.bandKey, t.period, t.sourceId] }),
@@ -100,6 +103,10 @@ export const observations = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.sourceId, t.metricKey, t.period, t.companyKey] }),
     index("observations_cell").on(t.metricKey, t.bandKey, t.period),
+    // Custom peer groups read an ARR range (optionally within one industry) as one range of a
+    // covering index: the values come from the index, never from a scan of the panel.
+    index("observations_peer_arr").on(t.metricKey, t.period, t.arr, t.sourceId, t.value),
+    index("observations_peer_industry").on(t.metricKey, t.period, t.industry, t.arr, t.sourceId, t.value),
   ],
 );
 

@@ -1,53 +1,37 @@
-import { type CellRow, latestPeriod, loadCell } from "../db/queries";
-import type { Metric, QuantileRow, RevenueRange, Source, SourceKind } from "../domain/catalogue";
+import { type CellRow, latestPeriod, loadCell, type PeerGroupFilter } from "../db/queries";
+import type { Metric, RevenueRange, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { type PooledDistribution, poolSources } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
-
-/** Addresses one benchmark cell: a metric, a band (or an ARR figure), a period and sources. */
-export interface CellQuery {
-  metric: string;
-  revenueRange?: string | undefined;
-  arr?: number | undefined;
-  /** Omitted: the latest period that has data. */
-  period?: string | undefined;
-  sources?: string[] | undefined;
-}
-
-export interface SourceSummary extends QuantileRow {
-  id: string;
-  name: string;
-  kind: SourceKind;
-  lastUpdated: string | null;
-}
-
-export interface PanelStatistics {
-  sourceId: string;
-  n: number;
-  outliersExcluded: number;
-  mean: number | null;
-  sd: number | null;
-  median: number;
-  iqr: number;
-  skewness: number | null;
-}
+import {
+  assertPeerGroupSize,
+  type CellQuery,
+  type Consistency,
+  type Distribution,
+  type PanelStatistics,
+  type SourceSummary,
+  toSourceSummary,
+  withConsistency,
+} from "./distribution";
+import { loadPeerGroup } from "./peer-groups";
 
 export interface BenchmarkCell {
   metric: Metric;
   revenueRange: RevenueRange;
   period: string;
   pooled: PooledDistribution;
-  sources: SourceSummary[];
+  sources: (SourceSummary & { consistency: Consistency })[];
   panelStatistics: PanelStatistics[];
 }
 
 export interface BenchmarkResult {
   metric: Pick<Metric, "key" | "name" | "unit" | "direction">;
-  revenueRange: RevenueRange;
+  revenueRange?: RevenueRange;
+  peerGroup?: PeerGroupFilter;
   period: string;
-  pooled: PooledDistribution;
-  sources: SourceSummary[];
+  pooled: Distribution;
+  sources: (SourceSummary & { consistency: Consistency })[];
   statistics?: {
     pooled: { median: number; iqr: number };
     panels: PanelStatistics[];
@@ -80,13 +64,7 @@ export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): 
     }
     return buildCell(metric, revenueRange, period, rows, sources);
   });
-  if (cell.pooled.n < ctx.config.minPeerGroup) {
-    throw new ServiceError(
-      "failed_precondition",
-      "peer-group-too-small",
-      `The peer group has ${cell.pooled.n} companies; at least ${ctx.config.minPeerGroup} are needed before statistics are shown.`,
-    );
-  }
+  assertPeerGroupSize(ctx, cell.pooled.n);
   return cell;
 }
 
@@ -98,39 +76,31 @@ function buildCell(
   sources: Source[],
 ): BenchmarkCell {
   const byId = new Map(sources.map((s) => [s.id, s]));
-  const summaries = rows.map((row): SourceSummary => {
-    const source = byId.get(row.sourceId)!;
-    return {
-      id: source.id,
-      name: source.name,
-      kind: source.kind,
-      n: row.n,
-      p10: row.p10,
-      p25: row.p25,
-      p50: row.p50,
-      p75: row.p75,
-      p90: row.p90,
-      lastUpdated: source.lastUpdated,
-    };
-  });
+  const summaries = rows.map((row) => toSourceSummary(byId.get(row.sourceId)!, row));
   const panelStatistics = rows
     .filter((row) => byId.get(row.sourceId)!.kind === "panel")
-    .map((row) => ({
-      sourceId: row.sourceId,
-      n: row.n,
-      outliersExcluded: row.outliersExcluded,
-      mean: row.mean,
-      sd: row.sd,
-      median: row.p50,
-      iqr: row.p75 - row.p25,
-      skewness: row.skewness,
-    }));
+    .map(
+      (row): PanelStatistics => ({
+        sourceId: row.sourceId,
+        n: row.n,
+        outliersExcluded: row.outliersExcluded,
+        mean: row.mean,
+        sd: row.sd,
+        median: row.p50,
+        medianInterval:
+          row.medianLow === null || row.medianHigh === null
+            ? null
+            : { low: row.medianLow, high: row.medianHigh },
+        iqr: row.p75 - row.p25,
+        skewness: row.skewness,
+      }),
+    );
   return {
     metric,
     revenueRange,
     period,
     pooled: poolSources(summaries),
-    sources: summaries,
+    sources: withConsistency(summaries),
     panelStatistics,
   };
 }
@@ -139,11 +109,13 @@ export async function getBenchmarks(
   ctx: ServiceContext,
   query: CellQuery & { includeStatistics?: boolean | undefined },
 ): Promise<BenchmarkResult> {
-  const cell = await loadBenchmarkCell(ctx, query);
+  const cell = query.peerGroup
+    ? await loadPeerGroup(ctx, query, query.peerGroup)
+    : await loadBenchmarkCell(ctx, query);
   const { key, name, unit, direction } = cell.metric;
   const result: BenchmarkResult = {
     metric: { key, name, unit, direction },
-    revenueRange: cell.revenueRange,
+    ...("peerGroup" in cell ? { peerGroup: cell.peerGroup } : { revenueRange: cell.revenueRange }),
     period: cell.period,
     pooled: cell.pooled,
     sources: cell.sources,

@@ -1,15 +1,22 @@
+import type { PeerGroupFilter } from "../db/queries";
+import type { Metric } from "../domain/catalogue";
 import { invalidArgument } from "../domain/errors";
 import {
   type FiveQuantiles,
+  type Interval,
   PooledCdf,
+  percentileRank,
   performancePercentile,
   quartileOf,
   type Tier,
   tierOf,
+  wilsonInterval,
 } from "../stats";
-import { type CellQuery, loadBenchmarkCell } from "./benchmarks";
+import { loadBenchmarkCell } from "./benchmarks";
 import { getCatalogue, resolveMetric } from "./catalogue";
 import type { ServiceContext } from "./context";
+import type { CellQuery } from "./distribution";
+import { loadPeerGroup } from "./peer-groups";
 
 export type PeerQuantiles = FiveQuantiles & { n: number };
 
@@ -19,11 +26,14 @@ export interface RankingQuery extends CellQuery {
 
 export interface RankingResult {
   metric: string;
-  revenueRange: string;
+  revenueRange?: string;
+  peerGroup?: PeerGroupFilter;
   period: string;
   value: number;
-  /** The value's position among peers, 100·F(v). */
+  /** The value's position among peers: 100·F(v) against pooled sources, the mean-kind rank against panel rows. */
   percentile: number;
+  /** 95% Wilson interval for the percentile, treating it as a proportion of the peers' n. */
+  percentileInterval: Interval;
   /** The percentile turned so that higher is always better. */
   performancePercentile: number;
   quartile: 1 | 2 | 3 | 4;
@@ -35,39 +45,57 @@ export interface RankingResult {
   gapToTopQuartile: number;
 }
 
-export async function rankValue(ctx: ServiceContext, query: RankingQuery): Promise<RankingResult> {
-  const metric = resolveMetric(await getCatalogue(ctx), query.metric);
-  if (query.value < metric.minValue || query.value > metric.maxValue) {
+export function assertValueInRange(metric: Metric, value: number, field = "value"): void {
+  if (value < metric.minValue || value > metric.maxValue) {
     throw invalidArgument([
       {
-        field: "value",
+        field,
         message: `${metric.name} must lie between ${metric.minValue} and ${metric.maxValue} (${metric.unit}).`,
       },
     ]);
   }
+}
+
+export async function rankValue(ctx: ServiceContext, query: RankingQuery): Promise<RankingResult> {
+  const metric = resolveMetric(await getCatalogue(ctx), query.metric);
+  assertValueInRange(metric, query.value);
+  const { value } = query;
+  if (query.peerGroup) {
+    const group = await loadPeerGroup(ctx, query, query.peerGroup);
+    return describeRank(metric, value, percentileRank(group.values, value), group.pooled, {
+      peerGroup: group.peerGroup,
+      period: group.period,
+    });
+  }
   const cell = await loadBenchmarkCell(ctx, query);
-  const { pooled } = cell;
-  const percentile = 100 * new PooledCdf(cell.sources).cdf(query.value);
-  const performance = performancePercentile(percentile, metric.direction);
-  const topQuartileThreshold = metric.direction === "higher_is_better" ? pooled.p75 : pooled.p25;
-  return {
-    metric: metric.key,
+  const percentile = 100 * new PooledCdf(cell.sources).cdf(value);
+  return describeRank(metric, value, percentile, cell.pooled, {
     revenueRange: cell.revenueRange.key,
     period: cell.period,
-    value: query.value,
+  });
+}
+
+function describeRank(
+  metric: Metric,
+  value: number,
+  percentile: number,
+  peers: PeerQuantiles,
+  where: { revenueRange?: string; peerGroup?: PeerGroupFilter; period: string },
+): RankingResult {
+  const performance = performancePercentile(percentile, metric.direction);
+  const interval = wilsonInterval(percentile / 100, peers.n);
+  const topQuartileThreshold = metric.direction === "higher_is_better" ? peers.p75 : peers.p25;
+  return {
+    metric: metric.key,
+    ...where,
+    value,
     percentile,
+    percentileInterval: { low: 100 * interval.low, high: 100 * interval.high },
     performancePercentile: performance,
     quartile: quartileOf(performance),
     tier: tierOf(performance),
-    peers: {
-      n: pooled.n,
-      p10: pooled.p10,
-      p25: pooled.p25,
-      p50: pooled.p50,
-      p75: pooled.p75,
-      p90: pooled.p90,
-    },
-    gapToMedian: query.value - pooled.p50,
-    gapToTopQuartile: query.value - topQuartileThreshold,
+    peers: { n: peers.n, p10: peers.p10, p25: peers.p25, p50: peers.p50, p75: peers.p75, p90: peers.p90 },
+    gapToMedian: value - peers.p50,
+    gapToTopQuartile: value - topQuartileThreshold,
   };
 }

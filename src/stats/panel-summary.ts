@@ -1,4 +1,5 @@
 import { describe } from "./descriptive";
+import { medianInterval } from "./intervals";
 import { flagOutliers, type OutlierMethod } from "./outliers";
 import { type FiveQuantiles, fiveQuantiles, sortAscending } from "./quantiles";
 
@@ -9,6 +10,9 @@ export interface PanelSummary extends FiveQuantiles {
   mean: number;
   sd: number | null;
   skewness: number | null;
+  /** Distribution-free 95% interval for the median; null below 6 values. */
+  medianLow: number | null;
+  medianHigh: number | null;
   /** One flag per input value, in input order. */
   outlierFlags: boolean[];
 }
@@ -20,6 +24,7 @@ export function summarizePanel(values: readonly number[], method: OutlierMethod)
   if (kept.length === 0) return null;
   const sorted = sortAscending(kept);
   const moments = describe(sorted);
+  const interval = medianInterval(sorted);
   return {
     ...fiveQuantiles(sorted),
     n: sorted.length,
@@ -27,6 +32,8 @@ export function summarizePanel(values: readonly number[], method: OutlierMethod)
     mean: moments.mean,
     sd: moments.sd,
     skewness: moments.skewness,
+    medianLow: interval?.low ?? null,
+    medianHigh: interval?.high ?? null,
     outlierFlags,
   };
 }

@@ -1,6 +1,14 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BenchmarkResult } from "../../src/service/benchmarks";
-import { MIXED, PANEL_MOMENTS, SINGLE, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
+import { poolSources } from "../../src/stats";
+import {
+  MIXED,
+  PANEL_MEDIAN_INTERVAL,
+  PANEL_MOMENTS,
+  SINGLE,
+  TEST_SOURCES,
+  TEST_SUMMARIES,
+} from "../helpers/sample-cells";
 import { call, clearMemoryCache, seed } from "../helpers/seed";
 
 const QUANTILES = ["p10", "p25", "p50", "p75", "p90"] as const;
@@ -55,6 +63,7 @@ describe("GET /api/v1/benchmarks", () => {
         p75: 45,
         p90: 70,
         lastUpdated: "2026-01-15T00:00:00.000Z",
+        consistency: "unknown",
       },
       {
         id: "beta",
@@ -67,6 +76,7 @@ describe("GET /api/v1/benchmarks", () => {
         p75: 48,
         p90: null,
         lastUpdated: "2026-02-01T00:00:00.000Z",
+        consistency: "unknown",
       },
     ]);
     expect(body.statistics).toBeUndefined();
@@ -111,8 +121,35 @@ describe("GET /api/v1/benchmarks", () => {
     ).json()) as BenchmarkResult;
     expect(body.statistics).toEqual({
       pooled: { median: 20, iqr: 23 },
-      panels: [{ sourceId: "gamma", n: 120, median: 20, iqr: 23, ...PANEL_MOMENTS }],
+      panels: [
+        {
+          sourceId: "gamma",
+          n: 120,
+          median: 20,
+          iqr: 23,
+          ...PANEL_MOMENTS,
+          medianInterval: { low: PANEL_MEDIAN_INTERVAL.medianLow, high: PANEL_MEDIAN_INTERVAL.medianHigh },
+        },
+      ],
     });
+  });
+
+  it("marks a source whose median lies outside the others' pooled [p10, p90] as an outlier", async () => {
+    const body = (await (
+      await call("/api/v1/benchmarks?metric=grr&revenueRange=1M-5M&period=2024")
+    ).json()) as BenchmarkResult;
+    expect(body.sources.map((s) => [s.id, s.consistency])).toEqual([
+      ["alpha", "consistent"],
+      ["beta", "consistent"],
+      ["gamma", "outlier"],
+    ]);
+    // The reasons, from the pools of the other two sources.
+    const [alpha, beta, gamma] = body.sources;
+    const withoutGamma = poolSources([alpha!, beta!]);
+    expect(gamma!.p50).toBeLessThan(withoutGamma.p10);
+    const withoutAlpha = poolSources([beta!, gamma!]);
+    expect(alpha!.p50).toBeGreaterThanOrEqual(withoutAlpha.p10);
+    expect(alpha!.p50).toBeLessThanOrEqual(withoutAlpha.p90);
   });
 
   it("answers 404 with a reason when the cell has no data", async () => {

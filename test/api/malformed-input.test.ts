@@ -11,6 +11,7 @@ const GET_PATHS = [
   "/api/v1/sources",
   "/api/v1/sources/gamma/rejections",
   "/api/v1/benchmarks",
+  "/api/v1/benchmarks/timeseries",
 ];
 
 const QUERIES = [
@@ -37,6 +38,11 @@ const QUERIES = [
   "?limit=1e9",
   "?limit=abc",
   "?__proto__=x&constructor=y",
+  "?metric=arr_growth&arrMin=1e309",
+  "?metric=arr_growth&arrMin=5&arrMax=NaN&industry=%00",
+  "?metric=arr_growth&revenueRange=1M-5M&granularity=week",
+  "?metric=arr_growth&revenueRange=1M-5M&from=2025&to=2019",
+  "?metric=arr_growth&revenueRange=1M-5M&from=2024-Q9",
 ];
 
 const BODIES: [string, BodyInit | null][] = [
@@ -66,6 +72,11 @@ const BODIES: [string, BodyInit | null][] = [
   ["multipart/form-data; boundary=x", "--x--"],
   ["", '{"metric":"arr_growth","value":55,"revenueRange":"1M-5M"}'],
   ["application/json", null],
+  ["application/json", '{"arr":1,"values":{"arr_growth":1e309}}'],
+  ["application/json", '{"arr":1,"values":{"__proto__":5,"constructor":1}}'],
+  ["application/json", '{"arr":1,"values":{"arr_growth":{"nested":true}}}'],
+  ["application/json", '{"metric":"ndr","value":1,"peers":{"arrMin":1e309}}'],
+  ["application/json", '{"metric":"ndr","value":1,"peers":null}'],
 ];
 
 async function expectNoServerError(response: Response, what: string) {
@@ -93,16 +104,16 @@ describe("malformed input never causes a 500", () => {
     }
   });
 
-  it("on the ranking endpoint", async () => {
+  it.each(["/api/v1/benchmarks/ranking", "/api/v1/benchmarks/scorecard"])("on POST %s", async (path) => {
     for (const [contentType, body] of BODIES) {
       const headers = contentType ? { "Content-Type": contentType } : undefined;
-      const response = await call("/api/v1/benchmarks/ranking", { method: "POST", headers, body });
-      await expectNoServerError(response, `POST ranking ${contentType} ${String(body).slice(0, 60)}`);
+      const response = await call(path, { method: "POST", headers, body });
+      await expectNoServerError(response, `POST ${path} ${contentType} ${String(body).slice(0, 60)}`);
     }
   });
 
   it("with methods a route does not serve", async () => {
-    for (const path of [...GET_PATHS, "/api/v1/benchmarks/ranking"]) {
+    for (const path of [...GET_PATHS, "/api/v1/benchmarks/ranking", "/api/v1/benchmarks/scorecard"]) {
       for (const method of ["PUT", "PATCH", "DELETE", "OPTIONS"]) {
         await expectNoServerError(await call(path, { method }), `${method} ${path}`);
       }

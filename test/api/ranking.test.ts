@@ -1,5 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RankingResult } from "../../src/service/ranking";
+import { wilsonInterval } from "../../src/stats";
 import { MIXED, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, postJson, seed } from "../helpers/seed";
 
@@ -29,6 +30,10 @@ describe("POST /api/v1/benchmarks/ranking", () => {
       period: "2025",
       value: 35,
       percentile: 75,
+      percentileInterval: {
+        low: 100 * wilsonInterval(0.75, 120).low,
+        high: 100 * wilsonInterval(0.75, 120).high,
+      },
       performancePercentile: 75,
       quartile: 4,
       tier: "top_quartile",
@@ -63,6 +68,10 @@ describe("POST /api/v1/benchmarks/ranking", () => {
     });
     expect(Math.abs(ranked.percentile - 100 * point.expected)).toBeLessThan(1e-9);
     expect(ranked.peers.n).toBe(400);
+    // Pooled peers: the Wilson interval takes n = Σnᵢ.
+    const interval = wilsonInterval(point.expected, 400);
+    expect(ranked.percentileInterval.low).toBeCloseTo(100 * interval.low, 9);
+    expect(ranked.percentileInterval.high).toBeCloseTo(100 * interval.high, 9);
     expect(Math.abs(ranked.peers.p50 - MIXED.expectedQuantiles.p50)).toBeLessThan(1e-9);
     expect(ranked.gapToMedian).toBeCloseTo(point.x - MIXED.expectedQuantiles.p50, 9);
   });

@@ -23,6 +23,8 @@ describe("migrations", () => {
     ]);
     expect(await names("index")).toEqual([
       "observations_cell",
+      "observations_peer_arr",
+      "observations_peer_industry",
       "rejected_rows_source",
       "summaries_latest_period",
       "summaries_source",
@@ -40,6 +42,17 @@ describe("migrations", () => {
       value: string;
     }>();
     expect(version?.value).toBe("1");
+  });
+
+  it("read custom peer groups from a covering index", async () => {
+    for (const industry of ["", "AND industry = 'fintech'"]) {
+      const { results } = await env.DB.prepare(
+        `EXPLAIN QUERY PLAN SELECT source_id, value FROM observations WHERE metric_key = 'ndr' AND period = '2024' ${industry} AND arr >= 1 AND arr < 5 AND source_id IN ('a', 'b')`,
+      ).all<{ detail: string }>();
+      expect(results.map((r) => r.detail).join(" ")).toMatch(
+        /USING COVERING INDEX observations_peer_(arr|industry)/,
+      );
+    }
   });
 
   it("look cells up through the summaries primary key", async () => {

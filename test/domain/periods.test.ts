@@ -9,6 +9,7 @@ describe("periods", () => {
       quarter: null,
       order: 20245,
       startYears: 2024,
+      endYears: 2025,
     });
     expect(parsePeriod("2024-Q3")).toEqual({
       key: "2024-Q3",
@@ -16,6 +17,7 @@ describe("periods", () => {
       quarter: 3,
       order: 20243,
       startYears: 2024.5,
+      endYears: 2024.75,
     });
   });
 

@@ -1,5 +1,5 @@
 import reference from "../fixtures/stats-reference.json";
-import type { SourceRow, SummaryInput } from "./seed";
+import type { ObservationInput, SourceRow, SummaryInput } from "./seed";
 
 /** Fixture pooling cases by name; their expected values come from scipy (scripts/make-stats-fixtures.py). */
 export function poolingCase(name: string) {
@@ -25,11 +25,12 @@ export const TEST_SOURCES: SourceRow[] = [
 ];
 
 export const PANEL_MOMENTS = { mean: 27.5, sd: 21.25, skewness: 1.125, outliersExcluded: 3 };
+export const PANEL_MEDIAN_INTERVAL = { medianLow: 14, medianHigh: 26 };
 
 /**
  * arr_growth/1M-5M/2024 pools alpha (all five quantiles) with beta (quartiles only);
  * arr_growth/1M-5M/2025 is gamma's panel alone; cac_payback is lower-is-better;
- * logo_churn's peer group is too small to show.
+ * logo_churn's peer group is too small to show; in grr/1M-5M/2024 gamma disagrees with the others.
  */
 export const TEST_SUMMARIES: SummaryInput[] = [
   {
@@ -68,6 +69,7 @@ export const TEST_SUMMARIES: SummaryInput[] = [
     n: single.n,
     ...single.quantiles,
     ...PANEL_MOMENTS,
+    ...PANEL_MEDIAN_INTERVAL,
   },
   {
     sourceId: "alpha",
@@ -93,4 +95,58 @@ export const TEST_SUMMARIES: SummaryInput[] = [
     p75: 12,
     p90: 15,
   },
+  {
+    sourceId: "alpha",
+    metricKey: "grr",
+    bandKey: "1M-5M",
+    period: "2024",
+    n: 150,
+    p10: 85,
+    p25: 88,
+    p50: 90,
+    p75: 92,
+    p90: 95,
+  },
+  { sourceId: "beta", metricKey: "grr", bandKey: "1M-5M", period: "2024", n: 250, p25: 88, p50: 91, p75: 93 },
+  {
+    sourceId: "gamma",
+    metricKey: "grr",
+    bandKey: "1M-5M",
+    period: "2024",
+    n: 100,
+    p10: 60,
+    p25: 65,
+    p50: 70,
+    p75: 75,
+    p90: 80,
+  },
+  // The aggregate recompute writes for fin_big's cell; peer groups find their latest period through it.
+  {
+    sourceId: "gamma",
+    metricKey: "ndr",
+    bandKey: "20M-50M",
+    period: "2024",
+    n: 1,
+    p25: 125,
+    p50: 125,
+    p75: 125,
+  },
 ];
+
+/**
+ * Gamma's panel rows for ndr in 2024: 20 fintech companies with values 100…119, one fintech
+ * outlier at 290, 10 devtools companies with values 80…89, and 3 healthtech companies.
+ */
+export const TEST_OBSERVATIONS: ObservationInput[] = [
+  ...Array.from({ length: 20 }, (_, i) => panelRow(`fin_${i}`, 1_000_000 + i * 100_000, "fintech", 100 + i)),
+  panelRow("fin_outlier", 1_550_000, "fintech", 290),
+  ...Array.from({ length: 10 }, (_, i) => panelRow(`dev_${i}`, 1_000_000 + i * 100_000, "devtools", 80 + i)),
+  ...Array.from({ length: 3 }, (_, i) => panelRow(`health_${i}`, 2_000_000, "healthtech", 95 + i)),
+  // Outside the 1M–3M range, so never in those peer groups.
+  panelRow("fin_big", 40_000_000, "fintech", 125),
+];
+
+function panelRow(companyKey: string, arr: number, industry: string, value: number): ObservationInput {
+  const bandKey = arr < 1_000_000 ? "0-1M" : arr < 5_000_000 ? "1M-5M" : "20M-50M";
+  return { sourceId: "gamma", metricKey: "ndr", period: "2024", companyKey, arr, industry, value, bandKey };
+}

@@ -1,22 +1,32 @@
 import { env } from "cloudflare:test";
 import { clearMemoryCache, VersionedCache } from "../../src/cache/versioned-cache";
 import { createDatabase } from "../../src/db/client";
-import { sources, summaries } from "../../src/db/schema";
+import { observations, sources, summaries } from "../../src/db/schema";
 import { parsePeriod } from "../../src/domain/periods";
 
 export const db = createDatabase(env.DB);
 
 export type SourceRow = typeof sources.$inferInsert;
 export type SummaryInput = Omit<typeof summaries.$inferInsert, "periodOrder">;
+export type ObservationInput = typeof observations.$inferInsert;
 
 /** Writes rows the way ingestion will, then bumps the data version as every data change must. */
-export async function seed(rows: { sources?: SourceRow[]; summaries?: SummaryInput[] }): Promise<void> {
+export async function seed(rows: {
+  sources?: SourceRow[];
+  summaries?: SummaryInput[];
+  observations?: ObservationInput[];
+}): Promise<void> {
   if (rows.sources?.length) await db.insert(sources).values(rows.sources);
-  if (rows.summaries?.length) {
-    await db
-      .insert(summaries)
-      .values(rows.summaries.map((s) => ({ ...s, periodOrder: parsePeriod(s.period)!.order })));
+  // D1 binds at most 100 parameters per statement.
+  for (let i = 0; i < (rows.observations?.length ?? 0); i += 10) {
+    await db.insert(observations).values(rows.observations!.slice(i, i + 10));
   }
+  const summaryRows = (rows.summaries ?? []).map((s) => ({
+    ...s,
+    periodOrder: parsePeriod(s.period)!.order,
+  }));
+  for (let i = 0; i < summaryRows.length; i += 5)
+    await db.insert(summaries).values(summaryRows.slice(i, i + 5));
   await new VersionedCache(env.CACHE, db, 0, () => {}).bumpDataVersion();
 }
 

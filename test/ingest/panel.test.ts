@@ -88,8 +88,10 @@ describe("panel load", () => {
         mean: 104,
         sd: Math.sqrt(7.5),
         skewness: 0,
+        medianLow: 101,
+        medianHigh: 107,
       },
-      expect.objectContaining({ bandKey: "1M+", n: 1, p50: 110, sd: null, skewness: null }),
+      expect.objectContaining({ bandKey: "1M+", n: 1, p50: 110, sd: null, skewness: null, medianLow: null }),
     ]);
   });
 });

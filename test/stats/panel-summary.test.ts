@@ -15,6 +15,9 @@ describe("panel summary", () => {
       mean: 5,
       sd: Math.sqrt(7.5),
       skewness: 0,
+      // Bin(9, ½): P(X ≤ 1) = 10/512 ≤ 0.025 < P(X ≤ 2), so order statistics 2 and 8.
+      medianLow: 2,
+      medianHigh: 8,
       outlierFlags: [true, false, false, false, false, false, false, false, false, false],
     });
   });

@@ -1,0 +1,124 @@
+import { loadSeries } from "../db/queries";
+import type { Metric, RevenueRange } from "../domain/catalogue";
+import { invalidArgument, ServiceError } from "../domain/errors";
+import { parsePeriod } from "../domain/periods";
+import { mannKendall, olsFit, poolSources, theilSen } from "../stats";
+import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
+import type { ServiceContext } from "./context";
+import type { Distribution } from "./distribution";
+
+export interface TimeSeriesQuery {
+  metric: string;
+  revenueRange?: string | undefined;
+  arr?: number | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+  granularity: "year" | "quarter";
+  sources?: string[] | undefined;
+}
+
+export type TimeSeriesPoint = { period: string } & Omit<Distribution, "method">;
+
+export interface Trend {
+  /** Ordinary least squares of p50 on the period start in years (scipy.stats.linregress). */
+  ols: { slope: number; intercept: number; r2: number; pValue: number };
+  /** Theil–Sen slope with its 95% interval (scipy.stats.theilslopes). */
+  theilSen: { slope: number; low: number; high: number };
+  /** Mann–Kendall test for a monotone trend (pymannkendall's original_test). */
+  mannKendall: { s: number; tau: number; z: number; pValue: number };
+  /** Compound annual growth of the median; null when either end is ≤ 0. */
+  cagr: number | null;
+  /** up or down only when Mann–Kendall finds a trend at p < 0.05. */
+  direction: "up" | "down" | "flat";
+}
+
+export interface TimeSeriesResult {
+  metric: Pick<Metric, "key" | "name" | "unit" | "direction">;
+  revenueRange: RevenueRange;
+  granularity: "year" | "quarter";
+  points: TimeSeriesPoint[];
+  /** Periods with data whose pooled peer group is below the minimum, so no statistics are shown. */
+  suppressedPeriods: string[];
+  trend: Trend | null;
+  /** Why the trend is null. */
+  trendReason?: string;
+}
+
+export const MIN_TREND_POINTS = 3;
+const SIGNIFICANCE = 0.05;
+
+export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery): Promise<TimeSeriesResult> {
+  const catalogue = await getCatalogue(ctx);
+  const metric = resolveMetric(catalogue, query.metric);
+  const revenueRange = resolveRevenueRange(catalogue, query);
+  const sources = resolveSources(catalogue, query.sources);
+  const from = query.from === undefined ? null : parsePeriod(query.from)!;
+  const to = query.to === undefined ? null : parsePeriod(query.to)!;
+  if (from && to && from.startYears >= to.endYears) {
+    throw invalidArgument([
+      { field: "from", message: `from (${from.key}) must not come after to (${to.key})` },
+    ]);
+  }
+  const rows = await loadSeries(
+    ctx.db,
+    metric.key,
+    revenueRange.key,
+    query.granularity,
+    sources.map((s) => s.id),
+  );
+  const byPeriod = Map.groupBy(
+    rows.filter((row) => {
+      // A period is in range when it lies wholly inside [from's start, to's end).
+      const period = parsePeriod(row.period)!;
+      return (!from || period.startYears >= from.startYears) && (!to || period.endYears <= to.endYears);
+    }),
+    (row) => row.period,
+  );
+  if (byPeriod.size === 0) {
+    throw new ServiceError(
+      "not_found",
+      "no-data",
+      `No ${query.granularity === "year" ? "annual" : "quarterly"} data for ${metric.key} in the ${revenueRange.key} band in that range.`,
+    );
+  }
+  const points: TimeSeriesPoint[] = [];
+  const suppressedPeriods: string[] = [];
+  for (const [period, cell] of byPeriod) {
+    const { method: _, ...pooled } = poolSources(cell);
+    if (pooled.n < ctx.config.minPeerGroup) suppressedPeriods.push(period);
+    else points.push({ period, ...pooled });
+  }
+  const { key, name, unit, direction } = metric;
+  const result: TimeSeriesResult = {
+    metric: { key, name, unit, direction },
+    revenueRange,
+    granularity: query.granularity,
+    points,
+    suppressedPeriods,
+    trend: null,
+  };
+  if (points.length < MIN_TREND_POINTS) {
+    result.trendReason = `A trend needs at least ${MIN_TREND_POINTS} periods with data; there ${points.length === 1 ? "is 1" : `are ${points.length}`}.`;
+  } else {
+    result.trend = computeTrend(points);
+  }
+  return result;
+}
+
+export function computeTrend(points: readonly TimeSeriesPoint[]): Trend {
+  const x = points.map((p) => parsePeriod(p.period)!.startYears);
+  const y = points.map((p) => p.p50);
+  const ols = olsFit(x, y);
+  const sen = theilSen(x, y);
+  const mk = mannKendall(y);
+  const first = y[0]!;
+  const last = y.at(-1)!;
+  const years = x.at(-1)! - x[0]!;
+  return {
+    ols: { slope: ols.slope, intercept: ols.intercept, r2: ols.r2, pValue: ols.pValue },
+    theilSen: { slope: sen.slope, low: sen.low, high: sen.high },
+    mannKendall: { s: mk.s, tau: mk.tau, z: mk.z, pValue: mk.pValue },
+    cagr: first > 0 && last > 0 ? (last / first) ** (1 / years) - 1 : null,
+    direction: mk.pValue < SIGNIFICANCE ? (mk.s > 0 ? "up" : "down") : "flat",
+  };
+}
