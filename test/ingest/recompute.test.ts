@@ -1,0 +1,64 @@
+import { env } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { recomputeAll } from "../../src/ingest/recompute";
+import { summarizePanel } from "../../src/stats";
+import { TEST_OBSERVATIONS, TEST_SOURCES } from "../helpers/sample-cells";
+import { db, seed } from "../helpers/seed";
+
+beforeAll(() => seed({ sources: TEST_SOURCES, observations: TEST_OBSERVATIONS }));
+
+async function summaryRows() {
+  const { results } = await env.DB.prepare(
+    "SELECT source_id, metric_key, band_key, period, period_order, n, p10, p25, p50, p75, p90, outliers_excluded, mean, sd, skewness, median_low, median_high FROM summaries ORDER BY band_key",
+  ).all();
+  return results;
+}
+
+describe("recompute", () => {
+  it("rebuilds each panel cell from its observations and flags its outliers", async () => {
+    expect(await recomputeAll(db)).toEqual({ cells: 2, observations: 35, outliers: 1 });
+    const inBand = TEST_OBSERVATIONS.filter((o) => o.bandKey === "1M-5M");
+    const expected = summarizePanel(
+      inBand.map((o) => o.value),
+      "modified_z",
+    )!;
+    const [cell, big] = await summaryRows();
+    expect(cell).toEqual({
+      source_id: "gamma",
+      metric_key: "ndr",
+      band_key: "1M-5M",
+      period: "2024",
+      period_order: 20245,
+      n: 33,
+      p10: expected.p10,
+      p25: expected.p25,
+      p50: expected.p50,
+      p75: expected.p75,
+      p90: expected.p90,
+      outliers_excluded: 1,
+      mean: expected.mean,
+      sd: expected.sd,
+      skewness: expected.skewness,
+      median_low: expected.medianLow,
+      median_high: expected.medianHigh,
+    });
+    expect(big).toMatchObject({ band_key: "20M-50M", n: 1, p50: 125, median_low: null });
+    const flagged = await env.DB.prepare("SELECT company_key FROM observations WHERE is_outlier = 1").all();
+    expect(flagged.results).toEqual([{ company_key: "fin_outlier" }]);
+  });
+
+  it("is idempotent, and follows changed data", async () => {
+    const before = await summaryRows();
+    await recomputeAll(db);
+    expect(await summaryRows()).toEqual(before);
+
+    await env.DB.prepare("UPDATE observations SET value = 100 WHERE company_key = 'fin_outlier'").run();
+    await recomputeAll(db);
+    const [cell] = await summaryRows();
+    expect(cell).toMatchObject({ n: 34, outliers_excluded: 0 });
+    const flagged = await env.DB.prepare(
+      "SELECT COUNT(*) AS n FROM observations WHERE is_outlier = 1",
+    ).first();
+    expect(flagged).toEqual({ n: 0 });
+  });
+});
