@@ -1,13 +1,15 @@
 /**
  * Load benchmark behind `npm run bench`.
  *
- * Starts the service exactly as `npm start` does, plus a bare Hono worker in the same local
- * workerd runtime as a baseline, then drives both with autocannon over loopback. Targets run in
+ * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) while no server
+ * runs. Then starts the service exactly as `npm start` does, plus a bare Hono worker in the same local
+ * workerd runtime as a baseline, and drives both with autocannon over loopback. Targets run in
  * interleaved rounds and each figure is the median of the rounds, because a small, noisy machine
  * drifts over a run and a single back-to-back pass would bias whichever target came last.
  *
  * Exit code: 0 when the run completed (goals are reported as PASS/MISS, not enforced);
- * 1 when it could not be measured (a server did not start, or any request failed).
+ * 1 when it could not be measured (a server did not start, any request failed, or the stats kernel
+ * and numpy computed different figures).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -17,6 +19,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { describeStatsKernelGoal, printStatsKernelTable, runStatsKernelBench } from "./stats-kernel";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const RESULTS_FILE = path.join(REPO_ROOT, "bench/results.json");
@@ -434,6 +437,11 @@ function evaluateGoal(name: GoalTarget, summary: TargetSummary): GoalResult {
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  // Before any server starts, so that load does not share the CPU with the kernel timings.
+  const statsKernel = await runStatsKernelBench();
+  printStatsKernelTable(statsKernel);
+  console.log("");
+
   const [servicePort = 0, barePort = 0, bareInspectorPort = 0] = await findFreePorts(3);
   const targets = defineTargets(barePort, servicePort);
 
@@ -467,6 +475,7 @@ async function main(): Promise<void> {
       cachedGet: evaluateGoal("cachedGet", summaries.cachedGet),
       ranking: evaluateGoal("ranking", summaries.ranking),
     };
+    console.log(describeStatsKernelGoal(statsKernel));
 
     const results = {
       measuredAt: new Date().toISOString(),
@@ -479,6 +488,7 @@ async function main(): Promise<void> {
       config: { ...LOAD },
       targets: summaries,
       goals,
+      statsKernel,
     };
     await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
     await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
