@@ -81,6 +81,8 @@ export async function loadPeerGroup(
     );
     const kept = rows.filter((_, i) => !flags[i]);
     const values = sortAscending(kept.map((r) => r.value));
+    // Small groups are refused before anything is computed or cached from them.
+    assertPeerGroupSize(ctx, values.length, `${describePeerGroup(peerGroup)}, ${period}`);
     const bySource = panels.flatMap((source) => {
       const sourceRows = rows.filter((r) => r.sourceId === source.id);
       const sorted = sortAscending(kept.filter((r) => r.sourceId === source.id).map((r) => r.value));
@@ -93,19 +95,12 @@ export async function loadPeerGroup(
       peerGroup,
       period,
       values,
-      pooled:
-        values.length > 0
-          ? { n: values.length, ...fiveQuantiles(values), method: "panel_observations" }
-          : emptyPool(),
+      pooled: { n: values.length, ...fiveQuantiles(values), method: "panel_observations" },
       sources: withConsistency(bySource.map((s) => s.summary)),
       panelStatistics: bySource.map((s) => s.statistics),
     };
   });
+  // Checked again on a hit: the minimum may have been raised since the group was cached.
   assertPeerGroupSize(ctx, aggregate.values.length, `${describePeerGroup(peerGroup)}, ${aggregate.period}`);
   return aggregate;
-}
-
-/** An empty group still caches its emptiness; the size check above refuses to show it. */
-function emptyPool(): PeerGroupAggregate["pooled"] {
-  return { n: 0, p10: 0, p25: 0, p50: 0, p75: 0, p90: 0, method: "panel_observations" };
 }
