@@ -3,92 +3,49 @@ import { z } from "zod";
 import type { AppEnv } from "../app";
 import { getBenchmarks } from "../service/benchmarks";
 import { rankValue } from "../service/ranking";
-import { MAX_SCORECARD_METRICS, scorecard } from "../service/scorecard";
+import { benchmarksRequest, rankingRequest, scorecardRequest, timeSeriesRequest } from "../service/requests";
+import { scorecard } from "../service/scorecard";
 import { getTimeSeries } from "../service/timeseries";
 import { respondCached } from "./http-cache";
 import { toProblem } from "./problem";
-import {
-  arrParam,
-  arrValue,
-  booleanParam,
-  industryKey,
-  metricKey,
-  metricValue,
-  onePeerSelector,
-  parseJsonBody,
-  parseQuery,
-  peersBody,
-  periodParam,
-  revenueRangeKey,
-  sourcesList,
-  sourcesParam,
-  toPeerGroup,
-} from "./validation";
+import { booleanParam, listParam, numberParam, parseJsonBody, parseQuery } from "./validation";
 
 const benchmarksQuery = z
   .strictObject({
-    metric: metricKey,
-    revenueRange: revenueRangeKey.optional(),
-    arr: arrParam.optional(),
-    arrMin: arrParam.optional(),
-    arrMax: arrParam.optional(),
-    industry: industryKey.optional(),
-    period: periodParam.optional(),
-    sources: sourcesParam.optional(),
+    metric: z.string(),
+    revenueRange: z.string().optional(),
+    arr: numberParam("arr").optional(),
+    arrMin: numberParam("arrMin").optional(),
+    arrMax: numberParam("arrMax").optional(),
+    industry: z.string().optional(),
+    period: z.string().optional(),
+    sources: listParam.optional(),
     includeStatistics: booleanParam.optional(),
   })
-  .superRefine(onePeerSelector("arrMin"))
-  .transform(({ arrMin, arrMax, industry, ...rest }) => ({
-    ...rest,
-    peerGroup: arrMin === undefined ? undefined : toPeerGroup({ arrMin, arrMax, industry }),
-  }));
+  // A missing arrMin is left for the typed schema to report, hence the cast.
+  .transform(
+    ({ arrMin, arrMax, industry, ...rest }) =>
+      ({
+        ...rest,
+        peers:
+          arrMin === undefined && arrMax === undefined && industry === undefined
+            ? undefined
+            : { arrMin, arrMax, industry },
+      }) as z.input<typeof benchmarksRequest>,
+  )
+  .pipe(benchmarksRequest);
 
 const timeSeriesQuery = z
   .strictObject({
-    metric: metricKey,
-    revenueRange: revenueRangeKey.optional(),
-    arr: arrParam.optional(),
-    from: periodParam.optional(),
-    to: periodParam.optional(),
-    granularity: z.enum(["year", "quarter"]).default("year"),
-    sources: sourcesParam.optional(),
+    metric: z.string(),
+    revenueRange: z.string().optional(),
+    arr: numberParam("arr").optional(),
+    from: z.string().optional(),
+    to: z.string().optional(),
+    granularity: z.string().optional(),
+    sources: listParam.optional(),
   })
-  .superRefine((value, ctx) => {
-    if ((value.revenueRange === undefined) === (value.arr === undefined)) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["revenueRange"],
-        message: "give exactly one of revenueRange (a band key) or arr (a number)",
-      });
-    }
-  });
-
-const rankingBody = z
-  .strictObject({
-    metric: metricKey,
-    value: metricValue,
-    revenueRange: revenueRangeKey.optional(),
-    arr: arrValue.optional(),
-    peers: peersBody.optional(),
-    period: periodParam.optional(),
-    sources: sourcesList.optional(),
-  })
-  .superRefine(onePeerSelector("peers"))
-  .transform(({ peers, ...rest }) => ({ ...rest, peerGroup: peers }));
-
-const scorecardBody = z.strictObject({
-  arr: arrValue,
-  industry: industryKey.optional(),
-  period: periodParam.optional(),
-  // Values are checked per metric by the service, so one bad entry does not sink the others.
-  values: z
-    .record(z.string().max(64), z.unknown())
-    .refine((values) => Object.keys(values).length > 0, "give at least one metric")
-    .refine(
-      (values) => Object.keys(values).length <= MAX_SCORECARD_METRICS,
-      `at most ${MAX_SCORECARD_METRICS} metrics`,
-    ),
-});
+  .pipe(timeSeriesRequest);
 
 export const benchmarkRoutes = new Hono<AppEnv>()
   .get("/", (c) => {
@@ -104,11 +61,11 @@ export const benchmarkRoutes = new Hono<AppEnv>()
     );
   })
   .post("/ranking", async (c) => {
-    const body = await parseJsonBody(c, rankingBody);
+    const body = await parseJsonBody(c, rankingRequest);
     return c.json(await rankValue(c.var.services, body));
   })
   .post("/scorecard", async (c) => {
-    const body = await parseJsonBody(c, scorecardBody);
+    const body = await parseJsonBody(c, scorecardRequest);
     const entries = await scorecard(c.var.services, body);
     const instance = new URL(c.req.url).pathname;
     return c.json({

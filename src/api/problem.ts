@@ -1,25 +1,6 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ErrorKind, type FieldViolation, ServiceError } from "../domain/errors";
-
-/** The one mapping from failure kind to HTTP status. */
-const STATUS: Record<ErrorKind, ContentfulStatusCode> = {
-  invalid_argument: 400,
-  not_found: 404,
-  failed_precondition: 422,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  internal: 500,
-};
-
-const TITLE: Record<ErrorKind, string> = {
-  invalid_argument: "Invalid request",
-  not_found: "Not found",
-  failed_precondition: "Request cannot be served",
-  payload_too_large: "Payload too large",
-  unsupported_media_type: "Unsupported media type",
-  internal: "Internal error",
-};
+import { ERROR_KINDS, type FieldViolation, ServiceError } from "../domain/errors";
 
 /** RFC 9457 problem details. */
 export interface Problem {
@@ -34,8 +15,8 @@ export interface Problem {
 export function toProblem(error: ServiceError, instance: string): Problem {
   const body: Problem = {
     type: `/problems/${error.reason}`,
-    title: TITLE[error.kind],
-    status: STATUS[error.kind],
+    title: ERROR_KINDS[error.kind].title,
+    status: ERROR_KINDS[error.kind].status,
     detail: error.message,
     instance,
   };
@@ -45,7 +26,9 @@ export function toProblem(error: ServiceError, instance: string): Problem {
 
 export function problemResponse(c: Context, error: ServiceError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname);
-  return c.body(JSON.stringify(body), STATUS[error.kind], { "Content-Type": "application/problem+json" });
+  return c.body(JSON.stringify(body), body.status as ContentfulStatusCode, {
+    "Content-Type": "application/problem+json",
+  });
 }
 
 /** Every thrown error ends here; anything unexpected is logged and answered without internals. */

@@ -1,14 +1,19 @@
+import { Code } from "@connectrpc/connect";
+
 /**
- * The service's failure kinds. Each adapter maps them once: REST to problem+json statuses
- * (api/problem.ts), RPC to Connect codes.
+ * The one table of failure kinds: what REST answers (status and problem title) and what Connect
+ * answers (code). Both adapters read it; neither keeps a mapping of its own.
  */
-export type ErrorKind =
-  | "invalid_argument"
-  | "not_found"
-  | "failed_precondition"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "internal";
+export const ERROR_KINDS = {
+  invalid_argument: { status: 400, title: "Invalid request", code: Code.InvalidArgument },
+  not_found: { status: 404, title: "Not found", code: Code.NotFound },
+  failed_precondition: { status: 422, title: "Request cannot be served", code: Code.FailedPrecondition },
+  payload_too_large: { status: 413, title: "Payload too large", code: Code.ResourceExhausted },
+  unsupported_media_type: { status: 415, title: "Unsupported media type", code: Code.InvalidArgument },
+  internal: { status: 500, title: "Internal error", code: Code.Internal },
+} as const;
+
+export type ErrorKind = keyof typeof ERROR_KINDS;
 
 export interface FieldViolation {
   field: string;
