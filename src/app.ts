@@ -1,10 +1,11 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
 import { handleError, handleNotFound } from "./api/problem";
 import { VersionedCache } from "./cache/versioned-cache";
 import { createDatabase } from "./db/client";
 import { type Env, loadConfig } from "./env";
+import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
 import type { ServiceContext } from "./service/context";
 
 export interface AppEnv {
@@ -20,7 +21,8 @@ export function createApp() {
   // Liveness: cheap, and never touches D1 or KV.
   app.get("/health", (c) => c.json({ status: "ok" }));
 
-  app.use("/api/*", async (c, next) => {
+  // One service context per request, for REST and RPC alike.
+  const provideServices: MiddlewareHandler<AppEnv> = async (c, next) => {
     const config = loadConfig(c.env);
     const db = createDatabase(c.env.DB);
     const defer = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
@@ -30,9 +32,13 @@ export function createApp() {
       cache: new VersionedCache(c.env.CACHE, db, config.dataVersionTtlMs, defer),
     });
     await next();
-  });
+  };
+  app.use("/api/*", provideServices);
+  app.use(`${RPC_PATH_PREFIX}*`, provideServices);
 
   app.route("/api/v1/benchmarks", benchmarkRoutes);
   app.route("/api/v1", catalogueRoutes);
+  // No body-reading middleware may run before this: Connect reads the body itself.
+  app.all(`${RPC_PATH_PREFIX}*`, serveRpc);
   return app;
 }

@@ -1,13 +1,13 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app";
+import { toProblem } from "../domain/errors";
 import { getBenchmarks } from "../service/benchmarks";
 import { rankValue } from "../service/ranking";
 import { benchmarksRequest, rankingRequest, scorecardRequest, timeSeriesRequest } from "../service/requests";
 import { scorecard } from "../service/scorecard";
 import { getTimeSeries } from "../service/timeseries";
 import { respondCached } from "./http-cache";
-import { toProblem } from "./problem";
 import { booleanParam, listParam, numberParam, parseJsonBody, parseQuery } from "./validation";
 
 const benchmarksQuery = z

@@ -1,28 +1,6 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ERROR_KINDS, type FieldViolation, ServiceError } from "../domain/errors";
-
-/** RFC 9457 problem details. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  instance: string;
-  errors?: FieldViolation[];
-}
-
-export function toProblem(error: ServiceError, instance: string): Problem {
-  const body: Problem = {
-    type: `/problems/${error.reason}`,
-    title: ERROR_KINDS[error.kind].title,
-    status: ERROR_KINDS[error.kind].status,
-    detail: error.message,
-    instance,
-  };
-  if (error.fields.length > 0) body.errors = error.fields;
-  return body;
-}
+import { ServiceError, toProblem } from "../domain/errors";
 
 export function problemResponse(c: Context, error: ServiceError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname);

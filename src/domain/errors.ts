@@ -38,3 +38,25 @@ export function invalidArgument(fields: FieldViolation[]): ServiceError {
   const message = fields.map((f) => `${f.field}: ${f.message}`).join("; ");
   return new ServiceError("invalid_argument", "validation-failed", message, fields);
 }
+
+/** RFC 9457 problem details: how REST answers an error, and how a scorecard entry reports one. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  errors?: FieldViolation[];
+}
+
+export function toProblem(error: ServiceError, instance: string): Problem {
+  const body: Problem = {
+    type: `/problems/${error.reason}`,
+    title: ERROR_KINDS[error.kind].title,
+    status: ERROR_KINDS[error.kind].status,
+    detail: error.message,
+    instance,
+  };
+  if (error.fields.length > 0) body.errors = error.fields;
+  return body;
+}

@@ -1,0 +1,45 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { ERROR_KINDS, type FieldViolation, ServiceError } from "../domain/errors";
+import { BadRequestSchema } from "../gen/google/rpc/error_details_pb";
+
+/** camelCase request paths, as the shared schemas name them, in the proto's snake_case. */
+export function protoFieldName(field: string): string {
+  return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+}
+
+export function toConnectError(error: ServiceError): ConnectError {
+  const violations = error.fields.map((f: FieldViolation) => ({
+    field: protoFieldName(f.field),
+    description: f.message,
+  }));
+  const message =
+    violations.length > 0 ? violations.map((v) => `${v.field}: ${v.description}`).join("; ") : error.message;
+  return new ConnectError(
+    message,
+    ERROR_KINDS[error.kind].code,
+    undefined,
+    violations.length > 0 ? [{ desc: BadRequestSchema, value: { fieldViolations: violations } }] : [],
+  );
+}
+
+/**
+ * First in the chain: service errors become their Connect codes, Connect's own errors pass, and
+ * anything else is logged and answered as internal without its details.
+ */
+export const errorInterceptor: Interceptor = (next) => async (request) => {
+  try {
+    return await next(request);
+  } catch (error) {
+    if (error instanceof ServiceError) throw toConnectError(error);
+    if (error instanceof ConnectError) throw error;
+    console.error(
+      JSON.stringify({
+        level: "error",
+        message: "unhandled RPC error",
+        procedure: request.url,
+        error: String(error),
+      }),
+    );
+    throw new ConnectError("The server failed to handle the request.", Code.Internal);
+  }
+};

@@ -1,0 +1,47 @@
+import { createConnectRouter, createContextValues } from "@connectrpc/connect";
+import {
+  type UniversalHandler,
+  universalServerRequestFromFetch,
+  universalServerResponseToFetch,
+} from "@connectrpc/connect/protocol";
+import type { Context } from "hono";
+import { MAX_BODY_BYTES } from "../api/validation";
+import type { AppEnv } from "../app";
+import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
+import { errorInterceptor } from "./errors";
+import { benchmarkService, servicesKey } from "./service";
+
+/** Where the Hono app mounts the service. */
+export const RPC_PATH_PREFIX = `/${BenchmarkService.typeName}/`;
+
+/**
+ * Connect-es has no Workers adapter: this one routes a fetch Request to the router's universal
+ * handlers. It serves the Connect protocol (JSON and binary, GET for side-effect-free methods)
+ * and gRPC-Web (binary and JSON); plain gRPC needs HTTP trailers, which Workers cannot send.
+ */
+const router = createConnectRouter({
+  // The same body limit REST enforces.
+  readMaxBytes: MAX_BODY_BYTES,
+  grpc: false,
+  interceptors: [errorInterceptor],
+});
+router.service(BenchmarkService, benchmarkService);
+
+const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
+
+export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
+  const path = new URL(c.req.url).pathname;
+  const handler = handlers.get(path);
+  if (!handler) return new Response(`No procedure ${path}`, { status: 404 });
+  if (!handler.allowedMethods.includes(c.req.method)) {
+    return new Response(null, { status: 405, headers: { Allow: handler.allowedMethods.join(", ") } });
+  }
+  const request = universalServerRequestFromFetch(c.req.raw, {});
+  request.contextValues = createContextValues().set(servicesKey, c.var.services);
+  const response = universalServerResponseToFetch(await handler(request));
+  // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
+  if (c.req.method === "GET" && response.status === 200) {
+    response.headers.set("Cache-Control", `public, max-age=${c.var.services.config.cacheMaxAgeSeconds}`);
+  }
+  return response;
+}

@@ -1,0 +1,76 @@
+import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
+import type { z } from "zod";
+import { invalidArgument } from "../domain/errors";
+import type { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
+import { getBenchmarks } from "../service/benchmarks";
+import { getCatalogue, listSources } from "../service/catalogue";
+import type { ServiceContext } from "../service/context";
+import { rankValue } from "../service/ranking";
+import { benchmarksRequest, rankingRequest, scorecardRequest, timeSeriesRequest } from "../service/requests";
+import { scorecard } from "../service/scorecard";
+import { getTimeSeries } from "../service/timeseries";
+import {
+  benchmarkResponse,
+  benchmarksRequestFromProto,
+  metricOut,
+  rankingRequestFromProto,
+  rankingResponse,
+  revenueRangeOut,
+  scorecardRequestFromProto,
+  scorecardResponse,
+  sourceOut,
+  timeSeriesRequestFromProto,
+  timeSeriesResponse,
+} from "./converters";
+
+/** The per-request service context, handed over by the HTTP adapter. */
+export const servicesKey = createContextKey<ServiceContext | undefined>(undefined, {
+  description: "service context",
+});
+
+/** Validates with the same schema REST uses, so both enforce the same limits. */
+function validate<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    throw invalidArgument(
+      result.error.issues.map((issue) => ({
+        field: issue.path.length > 0 ? issue.path.join(".") : "request",
+        message: issue.message,
+      })),
+    );
+  }
+  return result.data;
+}
+
+function services(context: HandlerContext): ServiceContext {
+  return context.values.get(servicesKey)!;
+}
+
+export const benchmarkService: ServiceImpl<typeof BenchmarkService> = {
+  async getBenchmarkData(request, context) {
+    const query = validate(benchmarksRequest, benchmarksRequestFromProto(request));
+    return benchmarkResponse(await getBenchmarks(services(context), query));
+  },
+  async getTimeSeriesData(request, context) {
+    const query = validate(timeSeriesRequest, timeSeriesRequestFromProto(request));
+    return timeSeriesResponse(await getTimeSeries(services(context), query));
+  },
+  async calculateRanking(request, context) {
+    const query = validate(rankingRequest, rankingRequestFromProto(request));
+    return rankingResponse(await rankValue(services(context), query));
+  },
+  async getScorecard(request, context) {
+    const query = validate(scorecardRequest, scorecardRequestFromProto(request));
+    const entries = await scorecard(services(context), query);
+    return scorecardResponse(query.arr, entries, new URL(context.url).pathname);
+  },
+  async listMetrics(_request, context) {
+    return { metrics: (await getCatalogue(services(context))).metrics.map(metricOut) };
+  },
+  async listRevenueRanges(_request, context) {
+    return { revenueRanges: (await getCatalogue(services(context))).revenueRanges.map(revenueRangeOut) };
+  },
+  async listSources(_request, context) {
+    return { sources: (await listSources(services(context))).map(sourceOut) };
+  },
+};
