@@ -10,10 +10,13 @@
  * block's abridged shape: for use after a deliberate change to the sample data.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 
 interface Example {
+  /** A shell command (```sh with curl) or a TypeScript program (```ts), run from the repository root. */
+  kind: "sh" | "ts";
   command: string;
   /** Offset of the expected block's body in the README. */
   at: number;
@@ -30,9 +33,16 @@ function readExamples(markdown: string): Example[] {
   const examples: Example[] = [];
   blocks.forEach((block, i) => {
     const next = blocks[i + 1];
-    if (block.language !== "sh" || !block.body.includes("curl ") || !next) return;
-    if (next.language !== "json" && next.language !== "text") return;
-    examples.push({ command: block.body, at: next.at, language: next.language, expected: next.body });
+    if (!next || (next.language !== "json" && next.language !== "text")) return;
+    const runnable = (block.language === "sh" && block.body.includes("curl ")) || block.language === "ts";
+    if (!runnable) return;
+    examples.push({
+      kind: block.language as "sh" | "ts",
+      command: block.body,
+      at: next.at,
+      language: next.language,
+      expected: next.body,
+    });
   });
   return examples;
 }
@@ -96,6 +106,23 @@ function layout(value: unknown, indent = 0, used = indent): string {
   return `${open}\n${entries.join(",\n")}\n${" ".repeat(indent)}${close}`;
 }
 
+/** A TypeScript example runs as a file in the repository root, so its imports resolve as written. */
+function run(kind: "sh" | "ts", command: string): string {
+  const options = {
+    encoding: "utf8" as const,
+    timeout: 60_000,
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+  };
+  if (kind === "sh") return execFileSync("bash", ["-c", `set -euo pipefail\n${command}`], options);
+  const file = fileURLToPath(new URL("../.readme-example.ts", import.meta.url));
+  writeFileSync(file, command);
+  try {
+    return execFileSync(fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url)), [file], options);
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
 const update = process.argv.includes("--update");
 const readmePath = new URL("../README.md", import.meta.url);
 const replacements: { at: number; length: number; text: string }[] = [];
@@ -108,10 +135,7 @@ for (const example of examples) {
   const title = example.command.split("\n")[0]!.slice(0, 100);
   let problem: string | null;
   try {
-    const output = execFileSync("bash", ["-c", `set -euo pipefail\n${command}`], {
-      encoding: "utf8",
-      timeout: 30_000,
-    });
+    const output = run(example.kind, command);
     if (update && example.language === "json") {
       const text = `${layout(refresh(JSON.parse(example.expected), JSON.parse(output)))}\n`;
       replacements.push({ at: example.at, length: example.expected.length, text });
