@@ -28,6 +28,8 @@ const server = spawn(
   {
     cwd: root,
     stdio: "inherit",
+    // Fetching the Request.cf placeholder needs the internet; skip it unless asked for.
+    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" },
   },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
