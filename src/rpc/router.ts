@@ -8,6 +8,7 @@ import type { Context } from "hono";
 import { MAX_BODY_BYTES } from "../api/validation";
 import type { AppEnv } from "../app";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
+import { rejectMalformedBinary } from "./binary-input";
 import { errorInterceptor } from "./errors";
 import { benchmarkService, servicesKey } from "./service";
 
@@ -22,6 +23,8 @@ export const RPC_PATH_PREFIX = `/${BenchmarkService.typeName}/`;
 const router = createConnectRouter({
   // The same body limit REST enforces.
   readMaxBytes: MAX_BODY_BYTES,
+  // Strict like REST: an unknown field or enum name is an error, not silently dropped.
+  jsonOptions: { ignoreUnknownFields: false },
   grpc: false,
   interceptors: [errorInterceptor],
 });
@@ -36,7 +39,9 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
   if (!handler.allowedMethods.includes(c.req.method)) {
     return new Response(null, { status: 405, headers: { Allow: handler.allowedMethods.join(", ") } });
   }
-  const request = universalServerRequestFromFetch(c.req.raw, {});
+  const checked = await rejectMalformedBinary(handler, c.req.raw, MAX_BODY_BYTES);
+  if ("response" in checked) return checked.response;
+  const request = universalServerRequestFromFetch(checked.request, {});
   request.contextValues = createContextValues().set(servicesKey, c.var.services);
   const response = universalServerResponseToFetch(await handler(request));
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
