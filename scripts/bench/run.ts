@@ -1,15 +1,17 @@
 /**
  * Load benchmark behind `npm run bench`.
  *
- * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) while no server
- * runs. Then starts the service exactly as `npm start` does, plus a bare Hono worker in the same local
- * workerd runtime as a baseline, and drives both with autocannon over loopback. Targets run in
- * interleaved rounds and each figure is the median of the rounds, because a small, noisy machine
- * drifts over a run and a single back-to-back pass would bias whichever target came last.
+ * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) and a full
+ * recompute of a 1,001,000-observation panel in a local D1 of its own (scripts/bench/recompute.ts)
+ * while no server runs. Then starts the service exactly as `npm start` does, plus a bare Hono
+ * worker in the same local workerd runtime as a baseline, and drives both with autocannon over
+ * loopback. Targets run in interleaved rounds and each figure is the median of the rounds, because
+ * a small, noisy machine drifts over a run and a single back-to-back pass would bias whichever
+ * target came last.
  *
  * Exit code: 0 when the run completed (goals are reported as PASS/MISS, not enforced);
- * 1 when it could not be measured (a server did not start, any request failed, or the stats kernel
- * and numpy computed different figures).
+ * 1 when it could not be measured (a server did not start, any request failed, the stats kernel
+ * and numpy computed different figures, or the recompute's aggregates failed their checks).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -19,6 +21,7 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
+import { describeRecompute, printRecomputeSummary, runRecomputeBench } from "./recompute";
 import { describeStatsKernelGoal, printStatsKernelTable, runStatsKernelBench } from "./stats-kernel";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -441,6 +444,10 @@ async function main(): Promise<void> {
   const statsKernel = await runStatsKernelBench();
   printStatsKernelTable(statsKernel);
   console.log("");
+  // Also before the servers, in .wrangler/bench-state: the service's .wrangler/state is not touched.
+  const recompute = await runRecomputeBench();
+  printRecomputeSummary(recompute);
+  console.log("");
 
   const [servicePort = 0, barePort = 0, bareInspectorPort = 0] = await findFreePorts(3);
   const targets = defineTargets(barePort, servicePort);
@@ -476,6 +483,7 @@ async function main(): Promise<void> {
       ranking: evaluateGoal("ranking", summaries.ranking),
     };
     console.log(describeStatsKernelGoal(statsKernel));
+    console.log(describeRecompute(recompute));
 
     const results = {
       measuredAt: new Date().toISOString(),
@@ -489,6 +497,7 @@ async function main(): Promise<void> {
       targets: summaries,
       goals,
       statsKernel,
+      recompute,
     };
     await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
     await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
