@@ -1,14 +1,18 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, notInArray, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { metrics, observations, summaries } from "../db/schema";
 import { parsePeriod } from "../domain/periods";
 import { type OutlierMethod, summarizePanel } from "../stats";
 
-/** One panel aggregate: a source's observations of one metric in one band and period. */
-export interface PanelCell {
+/**
+ * The unit of recompute: one panel source's observations of one metric in one period, across
+ * all bands. Reading the group in one primary-key range and writing it in one batch keeps the
+ * number of D1 round trips at two per group rather than two per band.
+ */
+export interface PanelGroup {
   sourceId: string;
   metricKey: string;
-  bandKey: string;
   period: string;
 }
 
@@ -18,72 +22,80 @@ export interface RecomputeResult {
   outliers: number;
 }
 
-/** Every panel cell that has observations. */
-export async function listPanelCells(db: Database): Promise<PanelCell[]> {
+/** Every (source, metric, period) that has panel observations. */
+export async function listPanelGroups(db: Database): Promise<PanelGroup[]> {
   return db
     .selectDistinct({
       sourceId: observations.sourceId,
       metricKey: observations.metricKey,
-      bandKey: observations.bandKey,
       period: observations.period,
     })
     .from(observations);
 }
 
 /**
- * Rebuilds one cell from its observations: flags outliers, then writes the flags and the
- * aggregate in one D1 batch, which D1 applies atomically, so readers never see half a cell.
- * Idempotent: running it twice leaves the same rows.
+ * Rebuilds the aggregates of one group: per band, flags outliers and writes the flags and the
+ * summary row; summaries of bands left without observations are removed. D1 applies the batch
+ * atomically, so readers never see half a group. Idempotent.
  */
-export async function recomputeCell(
+export async function recomputeGroup(
   db: Database,
-  cell: PanelCell,
+  group: PanelGroup,
   outlierMethod: OutlierMethod,
-): Promise<{ observations: number; outliers: number }> {
-  const inCell = and(
-    eq(observations.sourceId, cell.sourceId),
-    eq(observations.metricKey, cell.metricKey),
-    eq(observations.bandKey, cell.bandKey),
-    eq(observations.period, cell.period),
+): Promise<RecomputeResult> {
+  const inGroup = and(
+    eq(observations.sourceId, group.sourceId),
+    eq(observations.metricKey, group.metricKey),
+    eq(observations.period, group.period),
   );
   const rows = await db
-    .select({ companyKey: observations.companyKey, value: observations.value })
+    .select({ companyKey: observations.companyKey, value: observations.value, bandKey: observations.bandKey })
     .from(observations)
-    .where(inCell);
-  const summary = summarizePanel(
-    rows.map((r) => r.value),
-    outlierMethod,
-  );
-  const cellKey = and(
-    eq(summaries.sourceId, cell.sourceId),
-    eq(summaries.metricKey, cell.metricKey),
-    eq(summaries.bandKey, cell.bandKey),
-    eq(summaries.period, cell.period),
-  );
-  if (!summary) {
-    await db.delete(summaries).where(cellKey);
-    return { observations: 0, outliers: 0 };
+    .where(inGroup);
+  const byBand = Map.groupBy(rows, (row) => row.bandKey);
+  const periodOrder = parsePeriod(group.period)!.order;
+  const writes: BatchItem<"sqlite">[] = [
+    db
+      .delete(summaries)
+      .where(
+        and(
+          eq(summaries.sourceId, group.sourceId),
+          eq(summaries.metricKey, group.metricKey),
+          eq(summaries.period, group.period),
+          notInArray(summaries.bandKey, [...byBand.keys()]),
+        ),
+      ),
+  ];
+  const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
+  for (const [bandKey, bandRows] of byBand) {
+    const summary = summarizePanel(
+      bandRows.map((r) => r.value),
+      outlierMethod,
+    )!;
+    const outlierKeys = bandRows.filter((_, i) => summary.outlierFlags[i]).map((r) => r.companyKey);
+    const { outlierFlags: _, ...aggregate } = summary;
+    const values = { ...aggregate, periodOrder };
+    writes.push(
+      // One bound JSON array instead of one parameter per key: D1 binds at most 100 per statement.
+      db
+        .update(observations)
+        .set({
+          isOutlier: sql`${observations.companyKey} IN (SELECT value FROM json_each(${JSON.stringify(outlierKeys)}))`,
+        })
+        .where(and(inGroup, eq(observations.bandKey, bandKey))),
+      db
+        .insert(summaries)
+        .values({ ...group, bandKey, ...values })
+        .onConflictDoUpdate({
+          target: [summaries.metricKey, summaries.bandKey, summaries.period, summaries.sourceId],
+          set: values,
+        }),
+    );
+    result.cells++;
+    result.outliers += outlierKeys.length;
   }
-  const outlierKeys = rows.filter((_, i) => summary.outlierFlags[i]).map((r) => r.companyKey);
-  const { outlierFlags: _, ...aggregate } = summary;
-  const values = { ...aggregate, periodOrder: parsePeriod(cell.period)!.order };
-  await db.batch([
-    // One bound JSON array instead of one parameter per key: D1 binds at most 100 per statement.
-    db
-      .update(observations)
-      .set({
-        isOutlier: sql`${observations.companyKey} IN (SELECT value FROM json_each(${JSON.stringify(outlierKeys)}))`,
-      })
-      .where(inCell),
-    db
-      .insert(summaries)
-      .values({ ...cell, ...values })
-      .onConflictDoUpdate({
-        target: [summaries.metricKey, summaries.bandKey, summaries.period, summaries.sourceId],
-        set: values,
-      }),
-  ]);
-  return { observations: rows.length, outliers: outlierKeys.length };
+  await db.batch(writes as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  return result;
 }
 
 /** Rebuilds every panel aggregate, using each metric's outlier method. */
@@ -94,13 +106,12 @@ export async function recomputeAll(db: Database): Promise<RecomputeResult> {
       m.outlierMethod,
     ]),
   );
-  const cells = await listPanelCells(db);
-  const result: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
-  for (const cell of cells) {
-    const counts = await recomputeCell(db, cell, methods.get(cell.metricKey)!);
-    result.cells++;
-    result.observations += counts.observations;
-    result.outliers += counts.outliers;
+  const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
+  for (const group of await listPanelGroups(db)) {
+    const counts = await recomputeGroup(db, group, methods.get(group.metricKey)!);
+    total.cells += counts.cells;
+    total.observations += counts.observations;
+    total.outliers += counts.outliers;
   }
-  return result;
+  return total;
 }

@@ -61,4 +61,12 @@ describe("recompute", () => {
     ).first();
     expect(flagged).toEqual({ n: 0 });
   });
+
+  it("removes the aggregate of a band left without observations", async () => {
+    await env.DB.prepare(
+      "UPDATE observations SET arr = 2000000, band_key = '1M-5M' WHERE company_key = 'fin_big'",
+    ).run();
+    expect(await recomputeAll(db)).toMatchObject({ cells: 1, observations: 35 });
+    expect((await summaryRows()).map((row) => row.band_key)).toEqual(["1M-5M"]);
+  });
 });
