@@ -1,8 +1,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { invalidArgument, ServiceError } from "../domain/errors";
-
-export const MAX_BODY_BYTES = 64 * 1024;
+import { MAX_BODY_BYTES } from "../service/requests";
 
 function toServiceError(
   error: z.ZodError,

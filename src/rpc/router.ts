@@ -5,9 +5,9 @@ import {
   universalServerResponseToFetch,
 } from "@connectrpc/connect/protocol";
 import type { Context } from "hono";
-import { MAX_BODY_BYTES } from "../api/validation";
 import type { AppEnv } from "../app";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
+import { MAX_BODY_BYTES } from "../service/requests";
 import { rejectMalformedBinary } from "./binary-input";
 import { errorInterceptor } from "./errors";
 import { benchmarkService, servicesKey } from "./service";

@@ -7,6 +7,8 @@ import { MAX_SCORECARD_METRICS } from "./scorecard";
  * through: REST turns query strings into these shapes first, RPC turns protobuf messages.
  */
 
+/** The largest request body either adapter reads. */
+export const MAX_BODY_BYTES = 64 * 1024;
 const MAX_SOURCES = 20;
 
 const key = (what: string) =>
