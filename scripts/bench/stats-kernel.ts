@@ -29,6 +29,7 @@ import {
   QUANTILE_KEYS,
   type QuantileKey,
 } from "../../src/stats/quantiles";
+import { Prng } from "../sample-data/prng";
 
 const NUMPY_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), "stats_kernel.py");
 const PYTHON = "/usr/bin/python3";
@@ -92,25 +93,14 @@ export interface StatsKernelResult {
 // ---------------------------------------------------------------------------------------------
 // Data
 
-/** mulberry32: small and seeded, so every run ranks the same million values. */
-function seededUniform(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /**
  * Growth-rate-like values: 100·e^Z in percent with Z standard normal, kept to two decimals as
  * reported figures are, so values tie (about 40 per value near the median) and the rank's
  * "equal" count is exercised.
  */
 function generateValues(count: number, seed: number): number[] {
-  const uniform = seededUniform(seed);
+  const random = new Prng(seed);
+  const uniform = () => random.next();
   const values: number[] = [];
   for (let i = 0; i < count; i++) {
     // Box–Muller; 1 − u keeps the logarithm's argument above 0.
