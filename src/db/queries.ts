@@ -45,11 +45,11 @@ const cellColumns = {
   skewness: summaries.skewness,
 };
 
-/** The latest period with data for (metric, band) among the given sources. */
+/** The latest period with data for the metric (in one band, or in any) among the given sources. */
 export async function latestPeriod(
   db: Database,
   metricKey: string,
-  bandKey: string,
+  bandKey: string | null,
   sourceIds: readonly string[],
 ): Promise<string | undefined> {
   const [row] = await db
@@ -58,7 +58,7 @@ export async function latestPeriod(
     .where(
       and(
         eq(summaries.metricKey, metricKey),
-        eq(summaries.bandKey, bandKey),
+        bandKey === null ? undefined : eq(summaries.bandKey, bandKey),
         inArray(summaries.sourceId, [...sourceIds]),
       ),
     )
@@ -121,21 +121,6 @@ export async function listRejectedRows(db: Database, sourceId: string, limit: nu
     .where(eq(rejectedRows.sourceId, sourceId))
     .orderBy(asc(rejectedRows.line))
     .limit(limit);
-}
-
-/** The latest period in which any of the given sources has data for the metric, in any band. */
-export async function latestPeriodForMetric(
-  db: Database,
-  metricKey: string,
-  sourceIds: readonly string[],
-): Promise<string | undefined> {
-  const [row] = await db
-    .select({ period: summaries.period })
-    .from(summaries)
-    .where(and(eq(summaries.metricKey, metricKey), inArray(summaries.sourceId, [...sourceIds])))
-    .orderBy(desc(summaries.periodOrder))
-    .limit(1);
-  return row?.period;
 }
 
 /** Every source's summary of one (metric, band) across periods of one granularity. */

@@ -1,4 +1,4 @@
-import { latestPeriodForMetric, type PeerGroupFilter, peerGroupValues } from "../db/queries";
+import { latestPeriod, type PeerGroupFilter, peerGroupValues } from "../db/queries";
 import type { Metric } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { describe, fiveQuantiles, flagOutliers, medianInterval, sortAscending } from "../stats";
@@ -70,7 +70,7 @@ export async function loadPeerGroup(
   const panelIds = panels.map((s) => s.id);
   const key = `peers:${metric.key}:${peerGroup.arrMin}:${peerGroup.arrMax}:${peerGroup.industry}:${query.period ?? "latest"}:${panelIds.join(",")}`;
   const { value: aggregate } = await ctx.cache.getOrCompute(key, async (): Promise<PeerGroupAggregate> => {
-    const period = query.period ?? (await latestPeriodForMetric(ctx.db, metric.key, panelIds));
+    const period = query.period ?? (await latestPeriod(ctx.db, metric.key, null, panelIds));
     if (!period) {
       throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
     }
