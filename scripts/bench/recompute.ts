@@ -30,6 +30,7 @@ import type { D1PreparedStatement } from "@cloudflare/workers-types";
 import { getPlatformProxy } from "wrangler";
 import { createDatabase } from "../../src/db/client";
 import { type RecomputeResult, recomputeAll } from "../../src/ingest/recompute";
+import { REPO_ROOT } from "../lib/local-server";
 import { Prng } from "../sample-data/prng";
 
 declare global {
@@ -40,7 +41,6 @@ declare global {
   type D1Database = import("@cloudflare/workers-types").D1Database;
 }
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const WRANGLER_CLI = path.join(REPO_ROOT, "node_modules/wrangler/bin/wrangler.js");
 const WRANGLER_CONFIG = path.join(REPO_ROOT, "wrangler.toml");
 /** `wrangler d1 … --persist-to DIR` keeps D1 under DIR/v3; getPlatformProxy takes DIR/v3 itself. */
@@ -99,7 +99,7 @@ export interface RecomputeBenchResult {
 
 interface Breakdown {
   passSeconds: number;
-  /** Calls into D1 (queries and batches): two per cell, plus two to list metrics and cells. */
+  /** Calls into D1 (queries and batches): two per (source, metric, period) group, plus two to list metrics and groups. */
   d1Calls: number;
   /** Time spent awaiting those calls: the Node↔workerd proxy plus D1 itself. */
   d1WaitSeconds: number;

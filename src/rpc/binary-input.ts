@@ -30,7 +30,7 @@ export async function rejectMalformedBinary(
   const rebuilt = new Request(request, { body });
   if (body.byteLength > maxBytes + 5) return { request: rebuilt };
   const messages = grpcWeb ? envelopes(body) : [body];
-  if (messages && messages.every((bytes) => parses(handler, bytes))) return { request: rebuilt };
+  if (messages?.every((bytes) => parses(handler, bytes))) return { request: rebuilt };
   const reason = `could not parse the ${handler.method.name} request`;
   return { response: grpcWeb ? grpcWebError(reason) : connectError(reason) };
 }
