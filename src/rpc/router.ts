@@ -1,15 +1,11 @@
 import { createConnectRouter, createContextValues } from "@connectrpc/connect";
-import {
-  type UniversalHandler,
-  universalServerRequestFromFetch,
-  universalServerResponseToFetch,
-} from "@connectrpc/connect/protocol";
+import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Context } from "hono";
 import type { AppEnv } from "../app";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
 import { MAX_BODY_BYTES } from "../service/requests";
-import { rejectMalformedBinary } from "./binary-input";
 import { errorInterceptor } from "./errors";
+import { toFetchResponse, toUniversalRequest } from "./http-bridge";
 import { benchmarkService, servicesKey } from "./service";
 
 /** Where the Hono app mounts the service. */
@@ -39,11 +35,10 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
   if (!handler.allowedMethods.includes(c.req.method)) {
     return new Response(null, { status: 405, headers: { Allow: handler.allowedMethods.join(", ") } });
   }
-  const checked = await rejectMalformedBinary(handler, c.req.raw, MAX_BODY_BYTES);
-  if ("response" in checked) return checked.response;
-  const request = universalServerRequestFromFetch(checked.request, {});
-  request.contextValues = createContextValues().set(servicesKey, c.var.services);
-  const response = universalServerResponseToFetch(await handler(request));
+  const contextValues = createContextValues().set(servicesKey, c.var.services);
+  const prepared = await toUniversalRequest(handler, c.req.raw, MAX_BODY_BYTES, contextValues);
+  if ("response" in prepared) return prepared.response;
+  const response = await toFetchResponse(await handler(prepared.request));
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
     response.headers.set("Cache-Control", `public, max-age=${c.var.services.config.cacheMaxAgeSeconds}`);
