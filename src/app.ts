@@ -2,6 +2,8 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
 import { handleError, handleNotFound } from "./api/problem";
+import { ruleRoutes } from "./api/rules";
+import { sourceRoutes } from "./api/sources";
 import { VersionedCache } from "./cache/versioned-cache";
 import { createDatabase } from "./db/client";
 import { type Env, loadConfig } from "./env";
@@ -38,6 +40,8 @@ export function createApp() {
 
   app.route("/api/v1/benchmarks", benchmarkRoutes);
   app.route("/api/v1", catalogueRoutes);
+  app.route("/api/v1/metrics", ruleRoutes);
+  app.route("/api/v1/sources", sourceRoutes);
   // No body-reading middleware may run before this: Connect reads the body itself.
   app.all(`${RPC_PATH_PREFIX}*`, serveRpc);
   return app;

@@ -5,6 +5,11 @@ import { incrementDataVersion, readDataVersion } from "../db/queries";
 export const DATA_VERSION_KV_KEY = "data-version";
 const MEMORY_ENTRIES = 512;
 const KV_TTL_SECONDS = 7 * 24 * 3600;
+/**
+ * Bump when the shape of a cached value changes (as when sources gained their registry fields):
+ * a migration does not move the data version, so a deploy would otherwise serve the old shape.
+ */
+const CACHE_LAYOUT = 2;
 
 export type CacheResult = "memory" | "kv" | "miss";
 
@@ -75,7 +80,7 @@ export class VersionedCache {
     compute: () => Promise<T>,
   ): Promise<{ value: T; result: CacheResult; version: string }> {
     const version = await this.dataVersion();
-    const versionedKey = `v${version}:${key}`;
+    const versionedKey = `v${version}.${CACHE_LAYOUT}:${key}`;
     const inMemory = memory.get(versionedKey) as T | undefined;
     if (inMemory !== undefined) return { value: inMemory, result: "memory", version };
     const stored = await this.kv.get<T>(versionedKey, "json");

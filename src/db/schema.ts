@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { DEFAULT_MIN_N, type SourceMapping } from "../domain/catalogue";
 
 export const metrics = sqliteTable(
   "metrics",
@@ -31,11 +32,40 @@ export const sources = sqliteTable("sources", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   kind: text("kind", { enum: ["survey", "panel"] }).notNull(),
+  format: text("format", { enum: ["csv", "json"] })
+    .notNull()
+    .default("csv"),
   url: text("url"),
+  /** Their headers to our fields; `{}` for sources loaded by script, which need none. */
+  mapping: text("mapping", { mode: "json" }).$type<SourceMapping>().notNull().default({}),
+  /** Minutes between scheduled fetches; null when the source is only uploaded by hand. */
+  refreshIntervalMinutes: integer("refresh_interval_minutes"),
   active: integer("active", { mode: "boolean" }).notNull().default(true),
   /** ISO 8601 instant of the last successful load. */
   lastUpdated: text("last_updated"),
 });
+
+/** What ingestion accepts per metric; a missing row or column means the catalogue's default. */
+export const metricRules = sqliteTable(
+  "metric_rules",
+  {
+    metricKey: text("metric_key")
+      .primaryKey()
+      .references(() => metrics.key, { onDelete: "cascade" }),
+    minValue: real("min_value"),
+    maxValue: real("max_value"),
+    /** Band keys a row may fall in; null allows every band. */
+    allowedBands: text("allowed_bands", { mode: "json" }).$type<string[]>(),
+    minN: integer("min_n").notNull().default(DEFAULT_MIN_N),
+  },
+  (t) => [
+    check("metric_rules_min_n", sql`${t.minN} >= 1`),
+    check(
+      "metric_rules_range",
+      sql`${t.minValue} IS NULL OR ${t.maxValue} IS NULL OR ${t.minValue} < ${t.maxValue}`,
+    ),
+  ],
+);
 
 /**
  * One row per (source, metric, band, period). Surveys publish these rows; for panels they are

@@ -2,6 +2,31 @@ import type { Direction } from "../stats";
 
 export type MetricUnit = "percent" | "ratio" | "months" | "multiple";
 export type SourceKind = "survey" | "panel";
+export type SourceFormat = "csv" | "json";
+
+/** Our fields that a source's columns can map to. */
+export const SOURCE_FIELDS = [
+  "metric",
+  "band",
+  "arr",
+  "period",
+  "n",
+  "p10",
+  "p25",
+  "p50",
+  "p75",
+  "p90",
+  "value",
+  "companyKey",
+  "industry",
+] as const;
+export type SourceField = (typeof SOURCE_FIELDS)[number];
+
+/** How a source's own data maps to ours: its header per field, and its metric names per metric key. */
+export interface SourceMapping {
+  columns?: Partial<Record<SourceField, string>>;
+  metricNames?: Record<string, string>;
+}
 
 export interface Metric {
   key: string;
@@ -25,9 +50,23 @@ export interface Source {
   id: string;
   name: string;
   kind: SourceKind;
+  format: SourceFormat;
   url: string | null;
+  mapping: SourceMapping;
+  refreshIntervalMinutes: number | null;
   active: boolean;
   lastUpdated: string | null;
+}
+
+/** Ingestion's smallest sample per cell unless a metric's rules say otherwise. */
+export const DEFAULT_MIN_N = 10;
+
+/** What ingestion accepts for one metric, defaults filled in. */
+export interface MetricRules {
+  minValue: number;
+  maxValue: number;
+  allowedBands: string[];
+  minN: number;
 }
 
 /** What a source publishes for one cell: its sample size and quantiles (p10 and p90 optional). */

@@ -7,6 +7,7 @@ import { Code } from "@connectrpc/connect";
 export const ERROR_KINDS = {
   invalid_argument: { status: 400, title: "Invalid request", code: Code.InvalidArgument },
   not_found: { status: 404, title: "Not found", code: Code.NotFound },
+  conflict: { status: 409, title: "Conflict", code: Code.AlreadyExists },
   failed_precondition: { status: 422, title: "Request cannot be served", code: Code.FailedPrecondition },
   payload_too_large: { status: 413, title: "Payload too large", code: Code.ResourceExhausted },
   unsupported_media_type: { status: 415, title: "Unsupported media type", code: Code.InvalidArgument },

@@ -27,9 +27,9 @@ import {
   TrendDirection,
 } from "../gen/benchmark/v1/benchmark_pb";
 import type { BenchmarkResult } from "../service/benchmarks";
-import type { SourceWithFreshness } from "../service/catalogue";
 import type { RankingResult } from "../service/ranking";
 import type { ScorecardEntry } from "../service/scorecard";
+import type { SourceWithFreshness } from "../service/sources";
 import type { TimeSeriesResult } from "../service/timeseries";
 
 /*

@@ -3,11 +3,12 @@ import type { z } from "zod";
 import { invalidArgument } from "../domain/errors";
 import type { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
 import { getBenchmarks } from "../service/benchmarks";
-import { getCatalogue, listSources } from "../service/catalogue";
+import { getCatalogue } from "../service/catalogue";
 import type { ServiceContext } from "../service/context";
 import { rankValue } from "../service/ranking";
 import { benchmarksRequest, rankingRequest, scorecardRequest, timeSeriesRequest } from "../service/requests";
 import { scorecard } from "../service/scorecard";
+import { listSources } from "../service/sources";
 import { getTimeSeries } from "../service/timeseries";
 import {
   benchmarkResponse,

@@ -1,41 +1,10 @@
-import { listRejectedRows, loadCatalogue, rejectedRowCounts } from "../db/queries";
+import { loadCatalogue } from "../db/queries";
 import { bandForArr, type Catalogue, type Metric, type RevenueRange, type Source } from "../domain/catalogue";
-import { invalidArgument, ServiceError } from "../domain/errors";
+import { invalidArgument } from "../domain/errors";
 import type { ServiceContext } from "./context";
 
 export async function getCatalogue(ctx: ServiceContext): Promise<Catalogue> {
   return (await ctx.cache.getOrCompute("catalogue", () => loadCatalogue(ctx.db))).value;
-}
-
-export interface SourceWithFreshness extends Source {
-  /** Seconds since the source last loaded; null when it never has. */
-  ageSeconds: number | null;
-  /** Rows of this source that failed validation on load. */
-  rejectedRows: number;
-}
-
-export async function listSources(ctx: ServiceContext, now = Date.now()): Promise<SourceWithFreshness[]> {
-  const [catalogue, rejected] = await Promise.all([
-    getCatalogue(ctx),
-    ctx.cache.getOrCompute("rejected-row-counts", async () => [...(await rejectedRowCounts(ctx.db))]),
-  ]);
-  const rejectedBySource = new Map(rejected.value);
-  return catalogue.sources.map((source) => ({
-    ...source,
-    ageSeconds: source.lastUpdated
-      ? Math.max(0, Math.floor((now - Date.parse(source.lastUpdated)) / 1000))
-      : null,
-    rejectedRows: rejectedBySource.get(source.id) ?? 0,
-  }));
-}
-
-/** Why a source's rows were rejected on load, by line; rows never stored are still accounted for. */
-export async function listRejections(ctx: ServiceContext, sourceId: string, limit: number) {
-  const sources = await listSources(ctx);
-  const source = sources.find((s) => s.id === sourceId);
-  if (!source) throw new ServiceError("not_found", "no-such-source", `No source with id "${sourceId}".`);
-  const rejections = await listRejectedRows(ctx.db, sourceId, limit);
-  return { sourceId, total: source.rejectedRows, rejections };
 }
 
 export function resolveMetric(catalogue: Catalogue, key: string): Metric {

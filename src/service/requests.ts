@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_MIN_N, SOURCE_FIELDS } from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
 import { MAX_SCORECARD_METRICS } from "./scorecard";
 
@@ -115,4 +116,74 @@ export const scorecardRequest = z.strictObject({
       (values) => Object.keys(values).length <= MAX_SCORECARD_METRICS,
       `at most ${MAX_SCORECARD_METRICS} metrics`,
     ),
+});
+
+/* The source registry and validation rules (admin). */
+
+const MAX_REFRESH_MINUTES = 366 * 24 * 60;
+const externalName = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .trim()
+    .min(1, `${what} must not be empty`)
+    .max(200);
+
+export const sourceId = z
+  .string({ error: "id is required" })
+  .regex(/^[a-z0-9-]{2,64}$/, "id must be 2–64 characters of a–z, 0–9 and -");
+
+/** Their headers per our field, and their metric names per our metric key. */
+export const sourceMapping = z.strictObject({
+  columns: z.partialRecord(z.enum(SOURCE_FIELDS), externalName("a column header"), {
+    error: `columns maps our fields (${SOURCE_FIELDS.join(", ")}) to your headers`,
+  }),
+  metricNames: z.record(externalName("a metric name"), metricKey).optional(),
+});
+
+const sourceUrl = z.url({ protocol: /^https?$/, error: "url must be an http or https URL" }).max(2048);
+const refreshIntervalMinutes = z
+  .number({ error: "refreshIntervalMinutes must be a number of minutes" })
+  .int("refreshIntervalMinutes must be a whole number of minutes")
+  .min(5, "refreshIntervalMinutes must be at least 5")
+  .max(MAX_REFRESH_MINUTES, "refreshIntervalMinutes must be at most a year");
+const sourceFields = {
+  name: externalName("name"),
+  kind: z.enum(["survey", "panel"]),
+  format: z.enum(["csv", "json"]),
+  mapping: sourceMapping,
+  active: z.boolean(),
+};
+
+export const createSourceRequest = z.strictObject({
+  id: sourceId,
+  ...sourceFields,
+  format: sourceFields.format.default("csv"),
+  url: sourceUrl.optional(),
+  refreshIntervalMinutes: refreshIntervalMinutes.optional(),
+  active: sourceFields.active.default(true),
+});
+
+/** Any subset of the fields; null clears the url or the schedule. */
+export const updateSourceRequest = z
+  .strictObject({
+    ...sourceFields,
+    url: sourceUrl.nullable(),
+    refreshIntervalMinutes: refreshIntervalMinutes.nullable(),
+  })
+  .partial();
+
+export const metricRulesRequest = z.strictObject({
+  minValue: finite("minValue").optional(),
+  maxValue: finite("maxValue").optional(),
+  allowedBands: z
+    .array(revenueRangeKey)
+    .min(1, "allowedBands must not be empty")
+    .max(64, "allowedBands lists at most 64 bands")
+    .optional(),
+  minN: z
+    .number({ error: "minN must be a number" })
+    .int("minN must be a whole number")
+    .min(1, "minN must be at least 1")
+    .max(1_000_000, "minN must be at most 1,000,000")
+    .default(DEFAULT_MIN_N),
 });

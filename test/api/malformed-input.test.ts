@@ -14,6 +14,14 @@ const GET_PATHS = [
   "/api/v1/benchmarks/timeseries",
 ];
 
+/** Admin routes: read here, written with every malformed body below. */
+const ADMIN_GET_PATHS = ["/api/v1/sources/alpha", "/api/v1/metrics/ndr/rules"];
+const ADMIN_WRITES: [string, string][] = [
+  ["POST", "/api/v1/sources"],
+  ["PATCH", "/api/v1/sources/alpha"],
+  ["PUT", "/api/v1/metrics/ndr/rules"],
+];
+
 const QUERIES = [
   "",
   "?",
@@ -77,6 +85,13 @@ const BODIES: [string, BodyInit | null][] = [
   ["application/json", '{"arr":1,"values":{"arr_growth":{"nested":true}}}'],
   ["application/json", '{"metric":"ndr","value":1,"peers":{"arrMin":1e309}}'],
   ["application/json", '{"metric":"ndr","value":1,"peers":null}'],
+  ["application/json", '{"id":"x-y","name":"N","kind":"panel","mapping":{"columns":{"__proto__":"x"}}}'],
+  ["application/json", '{"id":"x-y","name":"N","kind":"survey","mapping":{"columns":[],"metricNames":[]}}'],
+  ["application/json", '{"name":"","url":"http://","refreshIntervalMinutes":1e309,"active":"yes"}'],
+  ["application/json", '{"mapping":{"columns":{"metric":"m"},"metricNames":{"":"ndr","x":null}}}'],
+  ["application/json", '{"kind":"bond","format":"xml","url":"https://%zz"}'],
+  ["application/json", '{"minValue":"1","maxValue":1e309,"allowedBands":[null],"minN":-1}'],
+  ["application/json", '{"minValue":null,"allowedBands":"0-1M","minN":1e20}'],
 ];
 
 async function expectNoServerError(response: Response, what: string) {
@@ -93,7 +108,7 @@ async function expectNoServerError(response: Response, what: string) {
 
 describe("malformed input never causes a 500", () => {
   it("on every GET endpoint", async () => {
-    for (const path of GET_PATHS) {
+    for (const path of [...GET_PATHS, ...ADMIN_GET_PATHS]) {
       for (const query of QUERIES) {
         await expectNoServerError(await call(`${path}${query}`), `GET ${path}${query}`);
         await expectNoServerError(
@@ -109,6 +124,14 @@ describe("malformed input never causes a 500", () => {
       const headers = contentType ? { "Content-Type": contentType } : undefined;
       const response = await call(path, { method: "POST", headers, body });
       await expectNoServerError(response, `POST ${path} ${contentType} ${String(body).slice(0, 60)}`);
+    }
+  });
+
+  it.each(ADMIN_WRITES)("on %s %s", async (method, path) => {
+    for (const [contentType, body] of BODIES) {
+      const headers = contentType ? { "Content-Type": contentType } : undefined;
+      const response = await call(path, { method, headers, body });
+      await expectNoServerError(response, `${method} ${path} ${contentType} ${String(body).slice(0, 60)}`);
     }
   });
 

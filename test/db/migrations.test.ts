@@ -14,6 +14,7 @@ describe("migrations", () => {
   it("create every table and the indexes for each query path", async () => {
     expect(await names("table")).toEqual([
       "meta",
+      "metric_rules",
       "metrics",
       "observations",
       "rejected_rows",
@@ -42,6 +43,25 @@ describe("migrations", () => {
       value: string;
     }>();
     expect(version?.value).toBe("1");
+  });
+
+  it("give sources loaded by script a CSV format, an empty mapping and no schedule", async () => {
+    await env.DB.prepare("INSERT INTO sources (id, name, kind) VALUES ('legacy', 'Legacy', 'panel')").run();
+    const row = await env.DB.prepare(
+      "SELECT format, mapping, refresh_interval_minutes FROM sources WHERE id = 'legacy'",
+    ).first();
+    expect(row).toEqual({ format: "csv", mapping: "{}", refresh_interval_minutes: null });
+  });
+
+  it("refuse rules for unknown metrics, a minimum n under 1 and an empty range", async () => {
+    const insert = (metric: string, minValue: number | null, maxValue: number | null, minN: number) =>
+      env.DB.prepare("INSERT INTO metric_rules (metric_key, min_value, max_value, min_n) VALUES (?, ?, ?, ?)")
+        .bind(metric, minValue, maxValue, minN)
+        .run();
+    await expect(insert("not_a_metric", null, null, 10)).rejects.toThrow(/FOREIGN KEY constraint failed/);
+    await expect(insert("ndr", null, null, 0)).rejects.toThrow(/CHECK constraint failed/);
+    await expect(insert("ndr", 100, 90, 10)).rejects.toThrow(/CHECK constraint failed/);
+    await insert("ndr", 90, null, 10);
   });
 
   it("read custom peer groups from a covering index", async () => {

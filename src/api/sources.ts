@@ -1,0 +1,38 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../app";
+import { createSourceRequest, updateSourceRequest } from "../service/requests";
+import {
+  changeSource,
+  createSource,
+  getSource,
+  listRejections,
+  listSources,
+  removeSource,
+} from "../service/sources";
+import { parseJsonBody, parseQuery } from "./validation";
+
+const rejectionsQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+// Freshness changes with the clock, not only with the data, so these are computed per request.
+export const sourceRoutes = new Hono<AppEnv>()
+  .get("/", async (c) => c.json({ sources: await listSources(c.var.services) }))
+  .post("/", async (c) => {
+    const source = await createSource(c.var.services, await parseJsonBody(c, createSourceRequest));
+    return c.json(source, 201, { Location: `/api/v1/sources/${source.id}` });
+  })
+  .get("/:id", async (c) => c.json(await getSource(c.var.services, c.req.param("id"))))
+  .patch("/:id", async (c) => {
+    const changes = await parseJsonBody(c, updateSourceRequest);
+    return c.json(await changeSource(c.var.services, c.req.param("id"), changes));
+  })
+  .delete("/:id", async (c) => {
+    await removeSource(c.var.services, c.req.param("id"));
+    return c.body(null, 204);
+  })
+  .get("/:id/rejections", async (c) => {
+    const { limit } = parseQuery(c, rejectionsQuery);
+    return c.json(await listRejections(c.var.services, c.req.param("id"), limit));
+  });

@@ -1,0 +1,128 @@
+import type { z } from "zod";
+import { listRejectedRows, rejectedRowCounts } from "../db/queries";
+import { countRejectedRows, deleteSource, findSource, insertSource, updateSource } from "../db/sources";
+import type { Catalogue, Source, SourceField, SourceKind, SourceMapping } from "../domain/catalogue";
+import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
+import { getCatalogue } from "./catalogue";
+import type { ServiceContext } from "./context";
+import type { createSourceRequest, updateSourceRequest } from "./requests";
+
+export interface SourceWithFreshness extends Source {
+  /** Seconds since the source last loaded; null when it never has. */
+  ageSeconds: number | null;
+  /** Rows of this source that failed validation on load. */
+  rejectedRows: number;
+}
+
+function withFreshness(source: Source, rejectedRows: number, now: number): SourceWithFreshness {
+  return {
+    ...source,
+    ageSeconds: source.lastUpdated
+      ? Math.max(0, Math.floor((now - Date.parse(source.lastUpdated)) / 1000))
+      : null,
+    rejectedRows,
+  };
+}
+
+export async function listSources(ctx: ServiceContext, now = Date.now()): Promise<SourceWithFreshness[]> {
+  const [catalogue, rejected] = await Promise.all([
+    getCatalogue(ctx),
+    ctx.cache.getOrCompute("rejected-row-counts", async () => [...(await rejectedRowCounts(ctx.db))]),
+  ]);
+  const rejectedBySource = new Map(rejected.value);
+  return catalogue.sources.map((source) => withFreshness(source, rejectedBySource.get(source.id) ?? 0, now));
+}
+
+const noSuchSource = (id: string) =>
+  new ServiceError("not_found", "no-such-source", `No source with id "${id}".`);
+
+/** One source read from D1 rather than the cache, so an admin sees their own change at once. */
+export async function getSource(
+  ctx: ServiceContext,
+  id: string,
+  now = Date.now(),
+): Promise<SourceWithFreshness> {
+  const [source, rejected] = await Promise.all([findSource(ctx.db, id), countRejectedRows(ctx.db, id)]);
+  if (!source) throw noSuchSource(id);
+  return withFreshness(source, rejected, now);
+}
+
+/** Why a source's rows were rejected on load, by line; rows never stored are still accounted for. */
+export async function listRejections(ctx: ServiceContext, sourceId: string, limit: number) {
+  const source = (await listSources(ctx)).find((s) => s.id === sourceId);
+  if (!source) throw noSuchSource(sourceId);
+  const rejections = await listRejectedRows(ctx.db, sourceId, limit);
+  return { sourceId, total: source.rejectedRows, rejections };
+}
+
+/** Columns each kind cannot be loaded without; a survey also needs exactly one of band and arr. */
+const REQUIRED_COLUMNS: Record<SourceKind, SourceField[]> = {
+  survey: ["metric", "period", "n", "p25", "p50", "p75"],
+  panel: ["metric", "period", "companyKey", "value", "arr"],
+};
+
+/** What the request's shape cannot tell: columns the kind needs, and metric names the catalogue lacks. */
+function mappingViolations(catalogue: Catalogue, kind: SourceKind, mapping: SourceMapping): FieldViolation[] {
+  const columns = mapping.columns ?? {};
+  const violations: FieldViolation[] = REQUIRED_COLUMNS[kind]
+    .filter((field) => columns[field] === undefined)
+    .map((field) => ({ field: `mapping.columns.${field}`, message: `a ${kind} must map ${field}` }));
+  if (kind === "survey" && (columns.band === undefined) === (columns.arr === undefined)) {
+    violations.push({ field: "mapping.columns.band", message: "a survey maps exactly one of band and arr" });
+  }
+  for (const [theirName, metricKey] of Object.entries(mapping.metricNames ?? {})) {
+    if (!catalogue.metrics.some((m) => m.key === metricKey)) {
+      violations.push({
+        field: `mapping.metricNames.${theirName}`,
+        message: `unknown metric "${metricKey}"; GET /api/v1/metrics lists the metrics`,
+      });
+    }
+  }
+  return violations;
+}
+
+async function checkMapping(ctx: ServiceContext, kind: SourceKind, mapping: SourceMapping): Promise<void> {
+  const violations = mappingViolations(await getCatalogue(ctx), kind, mapping);
+  if (violations.length > 0) throw invalidArgument(violations);
+}
+
+// Every change below moves the data version: the cached catalogue lists sources, and pausing or
+// deleting one changes what benchmarks pool.
+
+export async function createSource(
+  ctx: ServiceContext,
+  request: z.output<typeof createSourceRequest>,
+): Promise<SourceWithFreshness> {
+  await checkMapping(ctx, request.kind, request.mapping);
+  const created = await insertSource(ctx.db, request);
+  if (!created) {
+    throw new ServiceError("conflict", "source-exists", `A source with id "${request.id}" already exists.`, [
+      { field: "id", message: "already taken" },
+    ]);
+  }
+  await ctx.cache.bumpDataVersion();
+  return withFreshness(created, 0, Date.now());
+}
+
+export async function changeSource(
+  ctx: ServiceContext,
+  id: string,
+  { kind, ...changes }: z.output<typeof updateSourceRequest>,
+): Promise<SourceWithFreshness> {
+  const existing = await findSource(ctx.db, id);
+  if (!existing) throw noSuchSource(id);
+  if (kind !== undefined && kind !== existing.kind) {
+    throw invalidArgument([
+      { field: "kind", message: `kind cannot change; the source is a ${existing.kind}` },
+    ]);
+  }
+  if (changes.mapping) await checkMapping(ctx, existing.kind, changes.mapping);
+  if (!(await updateSource(ctx.db, id, changes))) throw noSuchSource(id);
+  await ctx.cache.bumpDataVersion();
+  return getSource(ctx, id);
+}
+
+export async function removeSource(ctx: ServiceContext, id: string): Promise<void> {
+  if (!(await deleteSource(ctx.db, id))) throw noSuchSource(id);
+  await ctx.cache.bumpDataVersion();
+}
