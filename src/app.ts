@@ -1,6 +1,7 @@
 import { Hono, type MiddlewareHandler } from "hono";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
+import { ingestionRoutes } from "./api/ingestion";
 import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
@@ -42,6 +43,7 @@ export function createApp() {
   app.route("/api/v1", catalogueRoutes);
   app.route("/api/v1/metrics", ruleRoutes);
   app.route("/api/v1/sources", sourceRoutes);
+  app.route("/api/v1/ingestion", ingestionRoutes);
   // No body-reading middleware may run before this: Connect reads the body itself.
   app.all(`${RPC_PATH_PREFIX}*`, serveRpc);
   return app;

@@ -1,7 +1,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app";
-import { createSourceRequest, updateSourceRequest } from "../service/requests";
+import { findUploadTarget, uploadToSource } from "../service/ingestion";
+import { createSourceRequest, MAX_UPLOAD_BYTES, updateSourceRequest } from "../service/requests";
 import {
   changeSource,
   createSource,
@@ -10,7 +11,10 @@ import {
   listSources,
   removeSource,
 } from "../service/sources";
-import { parseJsonBody, parseQuery } from "./validation";
+import { parseJsonBody, parseQuery, readTextBody } from "./validation";
+
+/** What an upload's Content-Type must be for the source's registered format. */
+const UPLOAD_MEDIA_TYPES = { csv: "text/csv", json: "application/json" } as const;
 
 const rejectionsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -35,4 +39,10 @@ export const sourceRoutes = new Hono<AppEnv>()
   .get("/:id/rejections", async (c) => {
     const { limit } = parseQuery(c, rejectionsQuery);
     return c.json(await listRejections(c.var.services, c.req.param("id"), limit));
+  })
+  .post("/:id/uploads", async (c) => {
+    const source = await findUploadTarget(c.var.services, c.req.param("id"));
+    const text = await readTextBody(c, UPLOAD_MEDIA_TYPES[source.format], MAX_UPLOAD_BYTES);
+    const run = await uploadToSource(c.var.services, source, text);
+    return c.json(run, 201, { Location: `/api/v1/ingestion/runs/${run.id}` });
   });

@@ -30,17 +30,22 @@ export function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output
   return result.data;
 }
 
-/** Reads a JSON body: 415 for another media type, 413 past the limit, 400 when malformed. */
-export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
-  const mediaType = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
-  if (mediaType !== "application/json") {
+/** Reads a text body of one media type: 415 for another, 413 past `limit` bytes, 400 when not UTF-8. */
+export async function readTextBody(c: Context, mediaType: string, limit: number): Promise<string> {
+  const sent = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
+  if (sent !== mediaType) {
     throw new ServiceError(
       "unsupported_media_type",
       "unsupported-media-type",
-      "Send the body as application/json.",
+      `Send the body as ${mediaType}.`,
     );
   }
-  const text = await readLimitedText(c.req.raw, MAX_BODY_BYTES);
+  return readLimitedText(c.req.raw, limit);
+}
+
+/** Reads a JSON body: 415 for another media type, 413 past the limit, 400 when malformed. */
+export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
+  const text = await readTextBody(c, "application/json", MAX_BODY_BYTES);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -78,7 +83,7 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
   try {
     return decoder.decode(concat(chunks, size));
   } catch {
-    throw new ServiceError("invalid_argument", "malformed-json", "The body is not valid UTF-8.", [
+    throw new ServiceError("invalid_argument", "malformed-body", "The body is not valid UTF-8.", [
       { field: "body", message: "not valid UTF-8" },
     ]);
   }

@@ -9,6 +9,10 @@ export async function findRules(db: Database, metricKey: string): Promise<Stored
   return row;
 }
 
+export async function listRules(db: Database): Promise<StoredRules[]> {
+  return db.select().from(metricRules);
+}
+
 /** Replaces the metric's rules as a whole: what the request leaves out reverts to the default. */
 export async function replaceRules(db: Database, rules: StoredRules): Promise<StoredRules> {
   const { metricKey: _, ...values } = rules;

@@ -148,11 +148,80 @@ export const rejectedRows = sqliteTable(
     sourceId: text("source_id")
       .notNull()
       .references(() => sources.id, { onDelete: "cascade" }),
+    /** The upload run that rejected the row; null for rows loaded by script. */
+    runId: text("run_id").references(() => ingestionRuns.id, { onDelete: "cascade" }),
     line: integer("line").notNull(),
     reason: text("reason").notNull(),
     rejectedAt: text("rejected_at").notNull(),
   },
-  (t) => [index("rejected_rows_source").on(t.sourceId)],
+  (t) => [index("rejected_rows_source").on(t.sourceId), index("rejected_rows_run").on(t.runId, t.line)],
+);
+
+/** One load of a source's file: what it received, kept and refused, and how it ended. */
+export const ingestionRuns = sqliteTable(
+  "ingestion_runs",
+  {
+    id: text("id").primaryKey(),
+    sourceId: text("source_id")
+      .notNull()
+      .references(() => sources.id, { onDelete: "cascade" }),
+    trigger: text("trigger", { enum: ["upload"] }).notNull(),
+    status: text("status", {
+      enum: ["queued", "running", "succeeded", "failed", "partially_succeeded"],
+    }).notNull(),
+    received: integer("received").notNull().default(0),
+    accepted: integer("accepted").notNull().default(0),
+    rejected: integer("rejected").notNull().default(0),
+    /** Accepted rows whose stored values were already identical. */
+    unchanged: integer("unchanged").notNull().default(0),
+    startedAt: text("started_at").notNull(),
+    finishedAt: text("finished_at"),
+    error: text("error"),
+  },
+  (t) => [index("ingestion_runs_source").on(t.sourceId, t.startedAt)],
+);
+
+/**
+ * Accepted rows of a run waiting to be swapped in: a run that dies before the swap leaves the
+ * live tables untouched. Keyed like the live tables, plus the run.
+ */
+export const stagedObservations = sqliteTable(
+  "staged_observations",
+  {
+    runId: text("run_id")
+      .notNull()
+      .references(() => ingestionRuns.id, { onDelete: "cascade" }),
+    sourceId: text("source_id").notNull(),
+    metricKey: text("metric_key").notNull(),
+    period: text("period").notNull(),
+    companyKey: text("company_key").notNull(),
+    value: real("value").notNull(),
+    arr: real("arr").notNull(),
+    bandKey: text("band_key").notNull(),
+    industry: text("industry"),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.sourceId, t.metricKey, t.period, t.companyKey] })],
+);
+
+export const stagedSummaries = sqliteTable(
+  "staged_summaries",
+  {
+    runId: text("run_id")
+      .notNull()
+      .references(() => ingestionRuns.id, { onDelete: "cascade" }),
+    sourceId: text("source_id").notNull(),
+    metricKey: text("metric_key").notNull(),
+    bandKey: text("band_key").notNull(),
+    period: text("period").notNull(),
+    periodOrder: integer("period_order").notNull(),
+    n: integer("n").notNull(),
+    p10: real("p10"),
+    p25: real("p25").notNull(),
+    p50: real("p50").notNull(),
+    p75: real("p75").notNull(),
+    p90: real("p90"),
+  },
+  (t) => [primaryKey({ columns: [t.runId, t.metricKey, t.bandKey, t.period, t.sourceId] })],
 );
 
 /** Small key/value facts about the data set, such as the data version. */

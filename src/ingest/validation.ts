@@ -1,15 +1,26 @@
-import { bandForArr, type Catalogue, type Metric, type QuantileRow } from "../domain/catalogue";
+import {
+  bandForArr,
+  type Catalogue,
+  DEFAULT_MIN_N,
+  type Metric,
+  type MetricRules,
+  type QuantileRow,
+} from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
 import { QUANTILE_KEYS } from "../stats";
 
-/** Smallest sample a published survey cell may claim. */
-export const MIN_SURVEY_N = 10;
+/** Smallest sample a published survey cell may claim unless the metric's rules say otherwise. */
+export const MIN_SURVEY_N = DEFAULT_MIN_N;
 const COMPANY_KEY_PATTERN = /^[A-Za-z0-9_-]{4,64}$/;
 
 export interface Rejection {
   line: number;
   reason: string;
 }
+
+/** Stored rules per metric key, defaults filled in; a metric without an entry uses the catalogue's. */
+export type RulesByMetric = ReadonlyMap<string, MetricRules>;
+const NO_RULES: RulesByMetric = new Map();
 
 export type Validated<T> = { ok: true; row: T } | { ok: false; rejection: Rejection };
 
@@ -36,9 +47,18 @@ function parseFinite(text: string | undefined): number | null {
   return Number.isFinite(value) ? value : null;
 }
 
-function outOfRange(metric: Metric, value: number): string | null {
-  return value < metric.minValue || value > metric.maxValue
-    ? `value ${value} is outside ${metric.key}'s valid range [${metric.minValue}, ${metric.maxValue}]`
+/** The rules' range narrows the catalogue's, so the message names the bound in force. */
+function outOfRange(metric: Metric, value: number, rules: MetricRules | undefined): string | null {
+  const min = rules?.minValue ?? metric.minValue;
+  const max = rules?.maxValue ?? metric.maxValue;
+  return value < min || value > max
+    ? `value ${value} is outside ${metric.key}'s valid range [${min}, ${max}]`
+    : null;
+}
+
+function bandNotAllowed(metric: Metric, bandKey: string, rules: MetricRules | undefined): string | null {
+  return rules && !rules.allowedBands.includes(bandKey)
+    ? `band ${bandKey} is not allowed for ${metric.key} (allowed: ${rules.allowedBands.join(", ")})`
     : null;
 }
 
@@ -51,6 +71,7 @@ export function validateObservation(
   line: number,
   catalogue: Catalogue,
   seen: Map<string, number>,
+  rulesByMetric: RulesByMetric = NO_RULES,
 ): Validated<Observation> {
   const reject = (reason: string): Validated<Observation> => ({ ok: false, rejection: { line, reason } });
   const companyKey = record.company_key?.trim() ?? "";
@@ -63,9 +84,12 @@ export function validateObservation(
   if (arr === null || arr < 0) return reject(`arr "${record.arr ?? ""}" is not a number ≥ 0`);
   const value = parseFinite(record.value);
   if (value === null) return reject(`value "${record.value ?? ""}" is not a finite number`);
-  const rangeProblem = outOfRange(metric, value);
+  const rules = rulesByMetric.get(metric.key);
+  const rangeProblem = outOfRange(metric, value, rules);
   if (rangeProblem) return reject(rangeProblem);
   const band = bandForArr(catalogue.revenueRanges, arr)!;
+  const bandProblem = bandNotAllowed(metric, band.key, rules);
+  if (bandProblem) return reject(bandProblem);
   const naturalKey = `${companyKey}\u0000${metric.key}\u0000${period.key}`;
   const firstLine = seen.get(naturalKey);
   if (firstLine !== undefined)
@@ -78,24 +102,43 @@ export function validateObservation(
   };
 }
 
-/** Validates one published survey cell: known keys, sane n, finite monotone quantiles in range. */
-export function validateSurveyRow(row: SurveyRow, line: number, catalogue: Catalogue): Rejection | null {
+/**
+ * Validates one published survey cell: known keys, sane n, finite monotone quantiles in range.
+ * With `seen`, a second cell of the same (metric, band, period) is rejected with the line of the first.
+ */
+export function validateSurveyRow(
+  row: SurveyRow,
+  line: number,
+  catalogue: Catalogue,
+  { seen, rulesByMetric = NO_RULES }: { seen?: Map<string, number>; rulesByMetric?: RulesByMetric } = {},
+): Rejection | null {
   const metric = catalogue.metrics.find((m) => m.key === row.metric);
   if (!metric) return { line, reason: `unknown metric "${row.metric}"` };
   if (!catalogue.revenueRanges.some((r) => r.key === row.band))
     return { line, reason: `unknown band "${row.band}"` };
-  if (!parsePeriod(row.period)) return { line, reason: `bad period "${row.period}"` };
-  if (!Number.isInteger(row.n) || row.n < MIN_SURVEY_N)
-    return { line, reason: `n must be an integer ≥ ${MIN_SURVEY_N}` };
+  const period = parsePeriod(row.period);
+  if (!period) return { line, reason: `bad period "${row.period}"` };
+  const rules = rulesByMetric.get(metric.key);
+  const bandProblem = bandNotAllowed(metric, row.band, rules);
+  if (bandProblem) return { line, reason: bandProblem };
+  const minN = rules?.minN ?? MIN_SURVEY_N;
+  if (!Number.isInteger(row.n) || row.n < minN) return { line, reason: `n must be an integer ≥ ${minN}` };
   let previous = Number.NEGATIVE_INFINITY;
   for (const key of QUANTILE_KEYS) {
     const value = row[key];
     if (value === null && (key === "p10" || key === "p90")) continue;
     if (value === null || !Number.isFinite(value)) return { line, reason: `${key} is not a finite number` };
-    const rangeProblem = outOfRange(metric, value);
+    const rangeProblem = outOfRange(metric, value, rules);
     if (rangeProblem) return { line, reason: `${key}: ${rangeProblem}` };
     if (value < previous) return { line, reason: `quantiles are not monotone at ${key}` };
     previous = value;
+  }
+  if (seen) {
+    const naturalKey = `${metric.key}\u0000${row.band}\u0000${period.key}`;
+    const firstLine = seen.get(naturalKey);
+    if (firstLine !== undefined)
+      return { line, reason: `duplicate of line ${firstLine} (same metric, band and period)` };
+    seen.set(naturalKey, line);
   }
   return null;
 }

@@ -10,6 +10,8 @@ import { MAX_SCORECARD_METRICS } from "./scorecard";
 
 /** The largest request body either adapter reads. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/** The largest file an operator may upload to a source. */
+export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 const MAX_SOURCES = 20;
 
 const key = (what: string) =>

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { findRules, replaceRules, type StoredRules } from "../db/rules";
+import { findRules, listRules, replaceRules, type StoredRules } from "../db/rules";
 import { type Catalogue, DEFAULT_MIN_N, type Metric, type MetricRules } from "../domain/catalogue";
 import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
 import { getCatalogue } from "./catalogue";
@@ -27,6 +27,21 @@ export async function getMetricRules(ctx: ServiceContext, key: string) {
   const catalogue = await getCatalogue(ctx);
   const metric = catalogueMetric(catalogue, key);
   return effectiveRules(catalogue, metric, await findRules(ctx.db, key));
+}
+
+/** Ingestion's view: every metric that has stored rules, with its defaults filled in. */
+export async function rulesByMetric(ctx: ServiceContext): Promise<Map<string, MetricRules>> {
+  const catalogue = await getCatalogue(ctx);
+  const rules = new Map<string, MetricRules>();
+  for (const stored of await listRules(ctx.db)) {
+    const { metric: _, ...effective } = effectiveRules(
+      catalogue,
+      catalogueMetric(catalogue, stored.metricKey),
+      stored,
+    );
+    rules.set(stored.metricKey, effective);
+  }
+  return rules;
 }
 
 function rulesViolations(

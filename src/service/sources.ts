@@ -33,7 +33,7 @@ export async function listSources(ctx: ServiceContext, now = Date.now()): Promis
   return catalogue.sources.map((source) => withFreshness(source, rejectedBySource.get(source.id) ?? 0, now));
 }
 
-const noSuchSource = (id: string) =>
+export const noSuchSource = (id: string) =>
   new ServiceError("not_found", "no-such-source", `No source with id "${id}".`);
 
 /** One source read from D1 rather than the cache, so an admin sees their own change at once. */

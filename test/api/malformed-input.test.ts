@@ -2,7 +2,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { call, seed } from "../helpers/seed";
 
-beforeAll(() => seed({ sources: TEST_SOURCES, summaries: TEST_SUMMARIES }));
+const JSON_SOURCE = {
+  id: "json-survey",
+  name: "JSON Survey",
+  kind: "survey" as const,
+  format: "json" as const,
+};
+
+beforeAll(() => seed({ sources: [...TEST_SOURCES, JSON_SOURCE], summaries: TEST_SUMMARIES }));
 
 const GET_PATHS = [
   "/health",
@@ -12,6 +19,8 @@ const GET_PATHS = [
   "/api/v1/sources/gamma/rejections",
   "/api/v1/benchmarks",
   "/api/v1/benchmarks/timeseries",
+  "/api/v1/ingestion/runs",
+  "/api/v1/ingestion/runs/no-such-run",
 ];
 
 /** Admin routes: read here, written with every malformed body below. */
@@ -20,6 +29,22 @@ const ADMIN_WRITES: [string, string][] = [
   ["POST", "/api/v1/sources"],
   ["PATCH", "/api/v1/sources/alpha"],
   ["PUT", "/api/v1/metrics/ndr/rules"],
+  ["POST", "/api/v1/sources/json-survey/uploads"],
+];
+
+/** Uploads to CSV sources: a survey and a panel, both with the empty mapping of scripted sources. */
+const CSV_UPLOADS = ["/api/v1/sources/alpha/uploads", "/api/v1/sources/gamma/uploads"];
+const CSV_BODIES: BodyInit[] = [
+  "",
+  "\n\n\n",
+  '"unterminated',
+  "metric,band,period,n,p25,p50,p75\n",
+  "metric,band,period,n,p25,p50,p75\narr_growth,1M-5M,2024,50,1,2,3,4,5,6\n",
+  "metric,band,period,n,p25,p50,p75\narr_growth,1M-5M,2024,1e309,NaN,Infinity,-0\n",
+  "company_key,metric,period,arr,value\nco_1234,ndr,2024,1e309,1e309\nco_1234,ndr,2024,1,1\n",
+  "__proto__,constructor\n1,2\n",
+  "\uFEFFmetric,\u0000\n\u0000,\u0000\n",
+  new Uint8Array([0xff, 0xfe, 0x00, 0x7b]),
 ];
 
 const QUERIES = [
@@ -132,6 +157,13 @@ describe("malformed input never causes a 500", () => {
       const headers = contentType ? { "Content-Type": contentType } : undefined;
       const response = await call(path, { method, headers, body });
       await expectNoServerError(response, `${method} ${path} ${contentType} ${String(body).slice(0, 60)}`);
+    }
+  });
+
+  it.each(CSV_UPLOADS)("on POST %s", async (path) => {
+    for (const body of CSV_BODIES) {
+      const response = await call(path, { method: "POST", headers: { "Content-Type": "text/csv" }, body });
+      await expectNoServerError(response, `POST ${path} ${String(body).slice(0, 60)}`);
     }
   });
 

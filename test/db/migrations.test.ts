@@ -13,6 +13,7 @@ async function names(type: "table" | "index"): Promise<string[]> {
 describe("migrations", () => {
   it("create every table and the indexes for each query path", async () => {
     expect(await names("table")).toEqual([
+      "ingestion_runs",
       "meta",
       "metric_rules",
       "metrics",
@@ -20,12 +21,16 @@ describe("migrations", () => {
       "rejected_rows",
       "revenue_ranges",
       "sources",
+      "staged_observations",
+      "staged_summaries",
       "summaries",
     ]);
     expect(await names("index")).toEqual([
+      "ingestion_runs_source",
       "observations_cell",
       "observations_peer_arr",
       "observations_peer_industry",
+      "rejected_rows_run",
       "rejected_rows_source",
       "summaries_latest_period",
       "summaries_source",

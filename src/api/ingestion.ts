@@ -1,0 +1,19 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import type { AppEnv } from "../app";
+import { getRun, listRuns } from "../service/ingestion";
+import { sourceIdKey } from "../service/requests";
+import { parseQuery } from "./validation";
+
+const runsQuery = z.strictObject({
+  sourceId: sourceIdKey.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+// Runs change as they finish, so these are read per request rather than cached.
+export const ingestionRoutes = new Hono<AppEnv>()
+  .get("/runs", async (c) => {
+    const { sourceId, limit } = parseQuery(c, runsQuery);
+    return c.json(await listRuns(c.var.services, sourceId, limit));
+  })
+  .get("/runs/:id", async (c) => c.json(await getRun(c.var.services, c.req.param("id"))));
