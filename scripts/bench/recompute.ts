@@ -31,6 +31,7 @@ import { getPlatformProxy } from "wrangler";
 import { createDatabase } from "../../src/db/client";
 import { type RecomputeResult, recomputeAll } from "../../src/ingest/recompute";
 import { REPO_ROOT } from "../lib/local-server";
+import { METRICS, valueAt } from "../sample-data/generate";
 import { Prng } from "../sample-data/prng";
 
 declare global {
@@ -120,131 +121,9 @@ interface SpotCheck {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Panel model (compact; the medians per band follow scripts/sample-data/generate.ts)
+// Panel model: the sample data's calibration (scripts/sample-data/generate.ts), at band level
 
-type Five = readonly [number, number, number, number, number];
-
-/**
- * How a standard-normal score z becomes a value around a median m with spread s:
- * linear m + s·z; log (m + shift)·e^(s·z) − shift (right-skewed); reflected cap − (cap − m)·e^(−s·z).
- */
-type Shape = { kind: "linear" } | { kind: "log"; shift: number } | { kind: "reflected"; cap: number };
-
-interface MetricModel {
-  key: string;
-  min: number;
-  max: number;
-  /** Median per ARR band, in BANDS order. */
-  medians: Five;
-  spread: number;
-  shape: Shape;
-  /** Share of a company's variance that persists across years. */
-  persistence: number;
-}
-
-const METRICS: readonly MetricModel[] = [
-  {
-    key: "arr_growth",
-    min: -100,
-    max: 1000,
-    medians: [70, 47, 38, 33, 32],
-    spread: 0.44,
-    shape: { kind: "log", shift: 50 },
-    persistence: 0.25,
-  },
-  {
-    key: "ndr",
-    min: 0,
-    max: 300,
-    medians: [101, 103, 105, 107, 109],
-    spread: 0.11,
-    shape: { kind: "log", shift: 50 },
-    persistence: 0.55,
-  },
-  {
-    key: "grr",
-    min: 0,
-    max: 100,
-    medians: [85, 87, 89, 90, 91],
-    spread: 0.45,
-    shape: { kind: "reflected", cap: 100 },
-    persistence: 0.6,
-  },
-  {
-    key: "gross_margin",
-    min: -100,
-    max: 100,
-    medians: [71, 72, 74, 76, 77],
-    spread: 0.3,
-    shape: { kind: "reflected", cap: 100 },
-    persistence: 0.75,
-  },
-  {
-    key: "cac_payback",
-    min: 0,
-    max: 120,
-    medians: [16, 18, 20, 22, 24],
-    spread: 0.47,
-    shape: { kind: "log", shift: 0 },
-    persistence: 0.5,
-  },
-  {
-    key: "burn_multiple",
-    min: -20,
-    max: 100,
-    medians: [2.5, 2.2, 1.9, 1.7, 1.5],
-    spread: 0.47,
-    shape: { kind: "log", shift: 1 },
-    persistence: 0.45,
-  },
-  {
-    key: "magic_number",
-    min: -5,
-    max: 10,
-    medians: [0.85, 0.8, 0.75, 0.7, 0.65],
-    spread: 0.34,
-    shape: { kind: "log", shift: 0.5 },
-    persistence: 0.4,
-  },
-  {
-    key: "rule_of_40",
-    min: -200,
-    max: 300,
-    medians: [22, 26, 30, 34, 38],
-    spread: 20,
-    shape: { kind: "linear" },
-    persistence: 0.5,
-  },
-  {
-    key: "ltv_cac",
-    min: 0,
-    max: 100,
-    medians: [3, 3.2, 3.5, 3.7, 4],
-    spread: 0.44,
-    shape: { kind: "log", shift: 0 },
-    persistence: 0.5,
-  },
-  {
-    key: "logo_churn",
-    min: 0,
-    max: 100,
-    medians: [15, 13, 11, 9.5, 8],
-    spread: 0.5,
-    shape: { kind: "log", shift: 0 },
-    persistence: 0.55,
-  },
-  {
-    key: "pipeline_coverage",
-    min: 0,
-    max: 50,
-    medians: [2.5, 2.8, 3, 3.2, 3.5],
-    spread: 0.3,
-    shape: { kind: "log", shift: 0 },
-    persistence: 0.35,
-  },
-];
-
-/** ARR bands [min, max) in USD, as in migrations/0001_catalogue.sql. */
+/** The service's ARR bands, [previous max, max), in the order of the model's medians. */
 const BANDS = [
   { key: "0-1M", max: 1_000_000 },
   { key: "1M-5M", max: 5_000_000 },
@@ -259,17 +138,6 @@ const GROWTH = METRICS.findIndex((metric) => metric.key === "arr_growth");
 
 function bandIndex(arr: number): number {
   return BANDS.findIndex((band) => arr < band.max);
-}
-
-function valueAt(shape: Shape, median: number, spread: number, z: number): number {
-  switch (shape.kind) {
-    case "linear":
-      return median + spread * z;
-    case "log":
-      return (median + shape.shift) * Math.exp(spread * z) - shape.shift;
-    case "reflected":
-      return shape.cap - (shape.cap - median) * Math.exp(-spread * z);
-  }
 }
 
 const roundTo2Decimals = (value: number) => {
@@ -312,7 +180,7 @@ function generatePanel(): Panel {
       for (let m = 0; m < M; m++) {
         const metric = METRICS[m]!;
         const z = Math.sqrt(metric.persistence) * own[m]! + Math.sqrt(1 - metric.persistence) * rng.normal();
-        const value = valueAt(metric.shape, metric.medians[band]!, metric.spread, z);
+        const value = valueAt(metric.shape, metric.medians[band]!, metric.spreads[band]!, z);
         values[base + m] = roundTo2Decimals(Math.min(metric.max, Math.max(metric.min, value)));
       }
     }

@@ -85,9 +85,9 @@ type Five = readonly [number, number, number, number, number];
  * - log:       (m + shift)·exp(s·z) − shift        (right-skewed, bounded below by −shift)
  * - reflected: cap − (cap − m)·exp(−s·z)           (left-skewed, bounded above by cap)
  */
-type Shape = { kind: "linear" } | { kind: "log"; shift: number } | { kind: "reflected"; cap: number };
+export type Shape = { kind: "linear" } | { kind: "log"; shift: number } | { kind: "reflected"; cap: number };
 
-interface MetricModel {
+export interface MetricModel {
   key: string;
   unit: "percent" | "months" | "multiple" | "ratio";
   direction: "higher" | "lower";
@@ -106,7 +106,8 @@ interface MetricModel {
   quality: number;
 }
 
-const METRICS: readonly MetricModel[] = [
+/** The calibration of every metric; the recompute benchmark draws its synthetic panel from it too. */
+export const METRICS: readonly MetricModel[] = [
   {
     key: "arr_growth",
     unit: "percent",
@@ -285,7 +286,7 @@ const QUANTILE_Z: Five = [
   -1.2815515655446004, -0.6744897501960817, 0, 0.6744897501960817, 1.2815515655446004,
 ];
 
-function valueAt(shape: Shape, median: number, spread: number, z: number): number {
+export function valueAt(shape: Shape, median: number, spread: number, z: number): number {
   switch (shape.kind) {
     case "linear":
       return median + spread * z;
