@@ -5,11 +5,9 @@ import { ingestionRoutes } from "./api/ingestion";
 import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
-import { VersionedCache } from "./cache/versioned-cache";
-import { createDatabase } from "./db/client";
-import { type Env, loadConfig } from "./env";
+import type { Env } from "./env";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
-import type { ServiceContext } from "./service/context";
+import { createServiceContext, type ServiceContext } from "./service/context";
 
 export interface AppEnv {
   Bindings: Env;
@@ -26,14 +24,10 @@ export function createApp() {
 
   // One service context per request, for REST and RPC alike.
   const provideServices: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const config = loadConfig(c.env);
-    const db = createDatabase(c.env.DB);
-    const defer = (work: Promise<unknown>) => c.executionCtx.waitUntil(work);
-    c.set("services", {
-      db,
-      config,
-      cache: new VersionedCache(c.env.CACHE, db, config.dataVersionTtlMs, defer),
-    });
+    c.set(
+      "services",
+      createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work)),
+    );
     await next();
   };
   app.use("/api/*", provideServices);

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { IngestMessage, RecomputeMessage } from "./jobs/messages";
 
 /** Bindings declared in wrangler.toml. */
 export interface Env {
@@ -7,12 +8,22 @@ export interface Env {
   MIN_PEER_GROUP?: string;
   CACHE_MAX_AGE_SECONDS?: string;
   DATA_VERSION_TTL_MS?: string;
+  INGEST_QUEUE: Queue<IngestMessage>;
+  RECOMPUTE_QUEUE: Queue<RecomputeMessage>;
+  FETCH_TIMEOUT_SECONDS?: string;
+  RETRY_BASE_SECONDS?: string;
+  CIRCUIT_FAILURE_THRESHOLD?: string;
+  CIRCUIT_COOLDOWN_SECONDS?: string;
 }
 
 const configSchema = z.object({
   MIN_PEER_GROUP: z.coerce.number().int().min(1).default(5),
   CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(0).default(60),
   DATA_VERSION_TTL_MS: z.coerce.number().int().min(0).default(1000),
+  FETCH_TIMEOUT_SECONDS: z.coerce.number().positive().default(30),
+  RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(30),
+  CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
+  CIRCUIT_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(3600),
 });
 
 export interface Config {
@@ -22,6 +33,14 @@ export interface Config {
   cacheMaxAgeSeconds: number;
   /** How long an isolate trusts its copy of the data version before rereading it. */
   dataVersionTtlMs: number;
+  /** How long a source fetch may take before it counts as failed. */
+  fetchTimeoutMs: number;
+  /** First retry delay of a failed refresh; each further attempt doubles it. */
+  retryBaseSeconds: number;
+  /** Consecutive failed refreshes that open a source's circuit. */
+  circuitFailureThreshold: number;
+  /** How long an open circuit skips its source before one trial refresh. */
+  circuitCooldownMs: number;
 }
 
 let parsed: { source: Env; config: Config } | undefined;
@@ -33,11 +52,19 @@ export function loadConfig(env: Env): Config {
     MIN_PEER_GROUP: env.MIN_PEER_GROUP,
     CACHE_MAX_AGE_SECONDS: env.CACHE_MAX_AGE_SECONDS,
     DATA_VERSION_TTL_MS: env.DATA_VERSION_TTL_MS,
+    FETCH_TIMEOUT_SECONDS: env.FETCH_TIMEOUT_SECONDS,
+    RETRY_BASE_SECONDS: env.RETRY_BASE_SECONDS,
+    CIRCUIT_FAILURE_THRESHOLD: env.CIRCUIT_FAILURE_THRESHOLD,
+    CIRCUIT_COOLDOWN_SECONDS: env.CIRCUIT_COOLDOWN_SECONDS,
   });
   const config = {
     minPeerGroup: raw.MIN_PEER_GROUP,
     cacheMaxAgeSeconds: raw.CACHE_MAX_AGE_SECONDS,
     dataVersionTtlMs: raw.DATA_VERSION_TTL_MS,
+    fetchTimeoutMs: raw.FETCH_TIMEOUT_SECONDS * 1000,
+    retryBaseSeconds: raw.RETRY_BASE_SECONDS,
+    circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
+    circuitCooldownMs: raw.CIRCUIT_COOLDOWN_SECONDS * 1000,
   };
   parsed = { source: env, config };
   return config;

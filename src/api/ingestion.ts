@@ -2,11 +2,16 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app";
 import { getRun, listRuns } from "../service/ingestion";
+import { listDeadLetters } from "../service/recompute";
 import { sourceIdKey } from "../service/requests";
 import { parseQuery } from "./validation";
 
 const runsQuery = z.strictObject({
   sourceId: sourceIdKey.optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+const deadLettersQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 
@@ -16,4 +21,8 @@ export const ingestionRoutes = new Hono<AppEnv>()
     const { sourceId, limit } = parseQuery(c, runsQuery);
     return c.json(await listRuns(c.var.services, sourceId, limit));
   })
-  .get("/runs/:id", async (c) => c.json(await getRun(c.var.services, c.req.param("id"))));
+  .get("/runs/:id", async (c) => c.json(await getRun(c.var.services, c.req.param("id"))))
+  .get("/dead-letters", async (c) => {
+    const { limit } = parseQuery(c, deadLettersQuery);
+    return c.json(await listDeadLetters(c.var.services, limit));
+  });

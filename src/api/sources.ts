@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app";
 import { findUploadTarget, uploadToSource } from "../service/ingestion";
+import { requestRefresh } from "../service/refresh";
 import { createSourceRequest, MAX_UPLOAD_BYTES, updateSourceRequest } from "../service/requests";
 import {
   changeSource,
@@ -11,7 +12,7 @@ import {
   listSources,
   removeSource,
 } from "../service/sources";
-import { parseJsonBody, parseQuery, readTextBody } from "./validation";
+import { bodyStream, parseJsonBody, parseQuery } from "./validation";
 
 /** What an upload's Content-Type must be for the source's registered format. */
 const UPLOAD_MEDIA_TYPES = { csv: "text/csv", json: "application/json" } as const;
@@ -42,7 +43,12 @@ export const sourceRoutes = new Hono<AppEnv>()
   })
   .post("/:id/uploads", async (c) => {
     const source = await findUploadTarget(c.var.services, c.req.param("id"));
-    const text = await readTextBody(c, UPLOAD_MEDIA_TYPES[source.format], MAX_UPLOAD_BYTES);
-    const run = await uploadToSource(c.var.services, source, text);
+    const body = bodyStream(c, UPLOAD_MEDIA_TYPES[source.format], MAX_UPLOAD_BYTES);
+    const run = await uploadToSource(c.var.services, source, body);
     return c.json(run, 201, { Location: `/api/v1/ingestion/runs/${run.id}` });
+  })
+  // Queues a fetch of the source's url; the run it answers with shows how the fetch went.
+  .post("/:id/refresh", async (c) => {
+    const run = await requestRefresh(c.var.services, c.req.param("id"));
+    return c.json(run, 202, { Location: `/api/v1/ingestion/runs/${run.id}` });
   });

@@ -30,8 +30,7 @@ export function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output
   return result.data;
 }
 
-/** Reads a text body of one media type: 415 for another, 413 past `limit` bytes, 400 when not UTF-8. */
-export async function readTextBody(c: Context, mediaType: string, limit: number): Promise<string> {
+function requireMediaType(c: Context, mediaType: string) {
   const sent = c.req.header("Content-Type")?.split(";")[0]?.trim().toLowerCase();
   if (sent !== mediaType) {
     throw new ServiceError(
@@ -40,7 +39,25 @@ export async function readTextBody(c: Context, mediaType: string, limit: number)
       `Send the body as ${mediaType}.`,
     );
   }
+}
+
+const tooLarge = (limit: number) =>
+  new ServiceError("payload_too_large", "payload-too-large", `The body exceeds ${limit} bytes.`);
+
+/** Reads a text body of one media type: 415 for another, 413 past `limit` bytes, 400 when not UTF-8. */
+export async function readTextBody(c: Context, mediaType: string, limit: number): Promise<string> {
+  requireMediaType(c, mediaType);
   return readLimitedText(c.req.raw, limit);
+}
+
+/**
+ * The body of one media type as a stream, for readers that enforce `limit` as they go: 415 for
+ * another type, and 413 at once when Content-Length already says it is too large.
+ */
+export function bodyStream(c: Context, mediaType: string, limit: number): ReadableStream<Uint8Array> {
+  requireMediaType(c, mediaType);
+  if (Number(c.req.header("Content-Length")) > limit) throw tooLarge(limit);
+  return c.req.raw.body ?? new Blob([]).stream();
 }
 
 /** Reads a JSON body: 415 for another media type, 413 past the limit, 400 when malformed. */
@@ -61,10 +78,7 @@ export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T):
 
 /** Streams the body and stops at the limit, so a huge or lying Content-Length costs nothing. */
 async function readLimitedText(request: Request, limit: number): Promise<string> {
-  const tooLarge = () =>
-    new ServiceError("payload_too_large", "payload-too-large", `The body exceeds ${limit} bytes.`);
-  const declared = Number(request.headers.get("Content-Length"));
-  if (declared > limit) throw tooLarge();
+  if (Number(request.headers.get("Content-Length")) > limit) throw tooLarge(limit);
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -75,7 +89,7 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel();
-      throw tooLarge();
+      throw tooLarge(limit);
     }
     chunks.push(value);
   }

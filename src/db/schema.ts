@@ -43,6 +43,17 @@ export const sources = sqliteTable("sources", {
   active: integer("active", { mode: "boolean" }).notNull().default(true),
   /** ISO 8601 instant of the last successful load. */
   lastUpdated: text("last_updated"),
+  /** When the scheduler may next enqueue a refresh; null means it is due now. */
+  nextRefreshAt: text("next_refresh_at"),
+  /** The refresh circuit: closed (normal), open (skipped until its cooldown passes) or half_open (one trial). */
+  circuitState: text("circuit_state", { enum: ["closed", "open", "half_open"] })
+    .notNull()
+    .default("closed"),
+  /** Refresh attempts that failed in a row; a success resets it. */
+  consecutiveFailures: integer("consecutive_failures").notNull().default(0),
+  circuitOpenedAt: text("circuit_opened_at"),
+  lastError: text("last_error"),
+  lastErrorAt: text("last_error_at"),
 });
 
 /** What ingestion accepts per metric; a missing row or column means the catalogue's default. */
@@ -165,7 +176,8 @@ export const ingestionRuns = sqliteTable(
     sourceId: text("source_id")
       .notNull()
       .references(() => sources.id, { onDelete: "cascade" }),
-    trigger: text("trigger", { enum: ["upload"] }).notNull(),
+    /** upload: a file posted by an operator; refresh: a fetch asked for by hand; schedule: by the cron. */
+    trigger: text("trigger", { enum: ["upload", "refresh", "schedule"] }).notNull(),
     status: text("status", {
       enum: ["queued", "running", "succeeded", "failed", "partially_succeeded"],
     }).notNull(),
@@ -177,6 +189,12 @@ export const ingestionRuns = sqliteTable(
     startedAt: text("started_at").notNull(),
     finishedAt: text("finished_at"),
     error: text("error"),
+    /** Deliveries of the run's queue message so far; 1 for uploads. */
+    attempts: integer("attempts").notNull().default(0),
+    /** (metric, band, period) cells the run changed, each sent to the recompute queue. */
+    changedCells: integer("changed_cells").notNull().default(0),
+    /** Of those, the cells the recompute queue has rebuilt so far. */
+    recomputedCells: integer("recomputed_cells").notNull().default(0),
   },
   (t) => [index("ingestion_runs_source").on(t.sourceId, t.startedAt)],
 );
@@ -223,6 +241,15 @@ export const stagedSummaries = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.metricKey, t.bandKey, t.period, t.sourceId] })],
 );
+
+/** Queue messages that exhausted their retries, kept so an operator can see and replay them. */
+export const deadLetters = sqliteTable("dead_letters", {
+  messageId: text("message_id").primaryKey(),
+  queue: text("queue").notNull(),
+  body: text("body", { mode: "json" }).notNull(),
+  attempts: integer("attempts").notNull(),
+  receivedAt: text("received_at").notNull(),
+});
 
 /** Small key/value facts about the data set, such as the data version. */
 export const meta = sqliteTable("meta", {

@@ -1,10 +1,14 @@
-import { count, eq } from "drizzle-orm";
+import { asc, count, eq } from "drizzle-orm";
 import type { Source } from "../domain/catalogue";
 import type { Database } from "./client";
 import { rejectedRows, sources } from "./schema";
 
 export type NewSource = typeof sources.$inferInsert;
 export type SourceChanges = Partial<Omit<NewSource, "id" | "kind" | "lastUpdated">>;
+
+export async function listAllSources(db: Database): Promise<Source[]> {
+  return db.select().from(sources).orderBy(asc(sources.id));
+}
 
 export async function findSource(db: Database, id: string): Promise<Source | undefined> {
   const [row] = await db.select().from(sources).where(eq(sources.id, id));

@@ -1,4 +1,5 @@
 import type { Direction } from "../stats";
+import type { Circuit } from "./circuit";
 
 export type MetricUnit = "percent" | "ratio" | "months" | "multiple";
 export type SourceKind = "survey" | "panel";
@@ -46,7 +47,7 @@ export interface RevenueRange {
   maxArr: number | null;
 }
 
-export interface Source {
+export interface Source extends Circuit {
   id: string;
   name: string;
   kind: SourceKind;
@@ -55,7 +56,12 @@ export interface Source {
   mapping: SourceMapping;
   refreshIntervalMinutes: number | null;
   active: boolean;
+  /** ISO 8601 instant of the last load that accepted rows. */
   lastUpdated: string | null;
+  /** When the scheduler may next enqueue a refresh; null means it is due now. */
+  nextRefreshAt: string | null;
+  lastError: string | null;
+  lastErrorAt: string | null;
 }
 
 /** Ingestion's smallest sample per cell unless a metric's rules say otherwise. */

@@ -5,62 +5,100 @@ export interface CsvRecord {
 }
 
 /**
- * RFC 4180 reader: quoted fields may hold commas, doubled quotes and newlines. Yields records
- * keyed by the header row, so column order in the file does not matter.
+ * Incremental RFC 4180 reader: quoted fields may hold commas, doubled quotes and newlines, and a
+ * record may be split across any number of pushed chunks. Records are keyed by the header row,
+ * so column order in the file does not matter.
  */
-export function* readCsv(text: string): Generator<CsvRecord> {
-  let header: string[] | null = null;
-  for (const { line, cells } of readRows(text)) {
-    if (!header) {
-      header = cells.map((h) => h.trim());
-      continue;
+export class CsvReader {
+  private header: string[] | null = null;
+  private cells: string[] = [];
+  private cell = "";
+  private quoted = false;
+  private line = 1;
+  private rowLine = 1;
+  /** A trailing '"' or '\r' whose meaning depends on the next chunk's first character. */
+  private carry = "";
+
+  /** Reads one chunk; returns the records it completed. */
+  push(chunk: string): CsvRecord[] {
+    return this.scan(this.carry + chunk, false);
+  }
+
+  /** Ends the file; returns the last record when the file does not end in a newline. */
+  end(): CsvRecord[] {
+    const records = this.scan(this.carry, true);
+    if (this.cell !== "" || this.cells.length > 0) this.finishRow(records);
+    return records;
+  }
+
+  /** Unless `final`, a last '"' in a quoted cell or a last '\r' waits for the next chunk's first character. */
+  private scan(text: string, final: boolean): CsvRecord[] {
+    this.carry = "";
+    const records: CsvRecord[] = [];
+    const last = text.length - 1;
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i];
+      if (this.quoted) {
+        if (ch === '"' && i === last && !final) {
+          this.carry = ch;
+        } else if (ch === '"' && text[i + 1] === '"') {
+          this.cell += '"';
+          i++;
+        } else if (ch === '"') {
+          this.quoted = false;
+        } else {
+          if (ch === "\n") this.line++;
+          this.cell += ch;
+        }
+      } else if (ch === '"' && this.cell === "") {
+        this.quoted = true;
+      } else if (ch === ",") {
+        this.cells.push(this.cell);
+        this.cell = "";
+      } else if (ch === "\r" && i === last && !final) {
+        this.carry = ch;
+      } else if (ch === "\n" || ch === "\r") {
+        if (ch === "\r" && text[i + 1] === "\n") i++;
+        this.finishRow(records);
+        this.line++;
+        this.rowLine = this.line;
+      } else {
+        // Copy the run of plain characters in one slice rather than one at a time.
+        let end = i + 1;
+        while (end < text.length && !isSpecial(text.charCodeAt(end))) end++;
+        this.cell += text.slice(i, end);
+        i = end - 1;
+      }
     }
-    if (cells.length === 1 && cells[0] === "") continue;
+    return records;
+  }
+
+  private finishRow(records: CsvRecord[]) {
+    this.cells.push(this.cell);
+    const cells = this.cells;
+    this.cells = [];
+    this.cell = "";
+    if (!this.header) {
+      this.header = cells.map((h) => h.trim());
+      return;
+    }
+    if (cells.length === 1 && cells[0] === "") return;
     const fields: Record<string, string> = {};
-    header.forEach((name, i) => {
+    this.header.forEach((name, i) => {
       fields[name] = cells[i] ?? "";
     });
-    yield { line, fields };
+    records.push({ line: this.rowLine, fields });
   }
 }
 
-function* readRows(text: string): Generator<{ line: number; cells: string[] }> {
-  let line = 1;
-  let rowLine = 1;
-  let cells: string[] = [];
-  let cell = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') {
-        quoted = false;
-      } else {
-        if (ch === "\n") line++;
-        cell += ch;
-      }
-    } else if (ch === '"' && cell === "") {
-      quoted = true;
-    } else if (ch === ",") {
-      cells.push(cell);
-      cell = "";
-    } else if (ch === "\n" || ch === "\r") {
-      if (ch === "\r" && text[i + 1] === "\n") i++;
-      cells.push(cell);
-      yield { line: rowLine, cells };
-      cells = [];
-      cell = "";
-      line++;
-      rowLine = line;
-    } else {
-      cell += ch;
-    }
-  }
-  if (cell !== "" || cells.length > 0) {
-    cells.push(cell);
-    yield { line: rowLine, cells };
-  }
+const QUOTE = 34;
+const COMMA = 44;
+const LF = 10;
+const CR = 13;
+const isSpecial = (code: number) => code === QUOTE || code === COMMA || code === LF || code === CR;
+
+/** Reads a whole CSV text at once. */
+export function readCsv(text: string): CsvRecord[] {
+  const reader = new CsvReader();
+  return [...reader.push(text), ...reader.end()];
 }

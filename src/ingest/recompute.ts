@@ -1,9 +1,10 @@
-import { and, eq, notInArray, sql } from "drizzle-orm";
+import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
-import { metrics, observations, summaries } from "../db/schema";
+import { metrics, observations, sources, summaries } from "../db/schema";
 import { parsePeriod } from "../domain/periods";
 import { type OutlierMethod, summarizePanel } from "../stats";
+import type { Cell } from "./staging";
 
 /**
  * The unit of recompute: one panel source's observations of one metric in one period, across
@@ -33,6 +34,56 @@ export async function listPanelGroups(db: Database): Promise<PanelGroup[]> {
     .from(observations);
 }
 
+/** One panel source's observations in one (metric, band, period) cell. */
+interface Slice {
+  sourceId: string;
+  metricKey: string;
+  bandKey: string;
+  period: string;
+  rows: { companyKey: string; value: number }[];
+}
+
+/**
+ * The writes that rebuild one slice: its outlier flags and its summary row. Outlier keys go
+ * as one bound JSON array instead of one parameter per key: D1 binds at most 100 per statement.
+ */
+function sliceWrites(db: Database, slice: Slice, outlierMethod: OutlierMethod, result: RecomputeResult) {
+  const { rows, ...key } = slice;
+  const summary = summarizePanel(
+    rows.map((r) => r.value),
+    outlierMethod,
+  )!;
+  const outlierKeys = rows.filter((_, i) => summary.outlierFlags[i]).map((r) => r.companyKey);
+  const { outlierFlags: _, ...aggregate } = summary;
+  const values = { ...aggregate, periodOrder: parsePeriod(key.period)!.order };
+  result.cells++;
+  result.outliers += outlierKeys.length;
+  return [
+    db
+      .update(observations)
+      .set({
+        isOutlier: sql`${observations.companyKey} IN (SELECT value FROM json_each(${JSON.stringify(outlierKeys)}))`,
+      })
+      .where(
+        and(
+          eq(observations.sourceId, key.sourceId),
+          eq(observations.metricKey, key.metricKey),
+          eq(observations.period, key.period),
+          eq(observations.bandKey, key.bandKey),
+        ),
+      ),
+    db
+      .insert(summaries)
+      .values({ ...key, ...values })
+      .onConflictDoUpdate({
+        target: [summaries.metricKey, summaries.bandKey, summaries.period, summaries.sourceId],
+        set: values,
+      }),
+  ];
+}
+
+type Writes = [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
+
 /**
  * Rebuilds the aggregates of one group: per band, flags outliers and writes the flags and the
  * summary row; summaries of bands left without observations are removed. D1 applies the batch
@@ -43,18 +94,19 @@ export async function recomputeGroup(
   group: PanelGroup,
   outlierMethod: OutlierMethod,
 ): Promise<RecomputeResult> {
-  const inGroup = and(
-    eq(observations.sourceId, group.sourceId),
-    eq(observations.metricKey, group.metricKey),
-    eq(observations.period, group.period),
-  );
   const rows = await db
     .select({ companyKey: observations.companyKey, value: observations.value, bandKey: observations.bandKey })
     .from(observations)
-    .where(inGroup);
+    .where(
+      and(
+        eq(observations.sourceId, group.sourceId),
+        eq(observations.metricKey, group.metricKey),
+        eq(observations.period, group.period),
+      ),
+    );
   const byBand = Map.groupBy(rows, (row) => row.bandKey);
-  const periodOrder = parsePeriod(group.period)!.order;
-  const writes: BatchItem<"sqlite">[] = [
+  const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
+  const writes: Writes = [
     db
       .delete(summaries)
       .where(
@@ -66,35 +118,60 @@ export async function recomputeGroup(
         ),
       ),
   ];
-  const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
   for (const [bandKey, bandRows] of byBand) {
-    const summary = summarizePanel(
-      bandRows.map((r) => r.value),
-      outlierMethod,
-    )!;
-    const outlierKeys = bandRows.filter((_, i) => summary.outlierFlags[i]).map((r) => r.companyKey);
-    const { outlierFlags: _, ...aggregate } = summary;
-    const values = { ...aggregate, periodOrder };
-    writes.push(
-      // One bound JSON array instead of one parameter per key: D1 binds at most 100 per statement.
-      db
-        .update(observations)
-        .set({
-          isOutlier: sql`${observations.companyKey} IN (SELECT value FROM json_each(${JSON.stringify(outlierKeys)}))`,
-        })
-        .where(and(inGroup, eq(observations.bandKey, bandKey))),
-      db
-        .insert(summaries)
-        .values({ ...group, bandKey, ...values })
-        .onConflictDoUpdate({
-          target: [summaries.metricKey, summaries.bandKey, summaries.period, summaries.sourceId],
-          set: values,
-        }),
-    );
-    result.cells++;
-    result.outliers += outlierKeys.length;
+    writes.push(...sliceWrites(db, { ...group, bandKey, rows: bandRows }, outlierMethod, result));
   }
-  await db.batch(writes as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  await db.batch(writes);
+  return result;
+}
+
+/**
+ * Rebuilds one (metric, band, period) cell for every panel source in it, the unit the recompute
+ * queue works in: flags and summaries are written by one atomic batch, and the summaries of
+ * panel sources left without observations in the cell are removed. Survey rows are untouched.
+ * Reads through the observations_cell index. Idempotent, so a redelivered message is harmless.
+ */
+export async function recomputeCell(
+  db: Database,
+  cell: Cell,
+  outlierMethod: OutlierMethod,
+): Promise<RecomputeResult> {
+  const rows = await db
+    .select({
+      sourceId: observations.sourceId,
+      companyKey: observations.companyKey,
+      value: observations.value,
+    })
+    .from(observations)
+    .where(
+      and(
+        eq(observations.metricKey, cell.metricKey),
+        eq(observations.bandKey, cell.bandKey),
+        eq(observations.period, cell.period),
+      ),
+    );
+  const bySource = Map.groupBy(rows, (row) => row.sourceId);
+  const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
+  const writes: Writes = [
+    db
+      .delete(summaries)
+      .where(
+        and(
+          eq(summaries.metricKey, cell.metricKey),
+          eq(summaries.bandKey, cell.bandKey),
+          eq(summaries.period, cell.period),
+          inArray(
+            summaries.sourceId,
+            db.select({ id: sources.id }).from(sources).where(eq(sources.kind, "panel")),
+          ),
+          notInArray(summaries.sourceId, [...bySource.keys()]),
+        ),
+      ),
+  ];
+  for (const [sourceId, sourceRows] of bySource) {
+    writes.push(...sliceWrites(db, { ...cell, sourceId, rows: sourceRows }, outlierMethod, result));
+  }
+  await db.batch(writes);
   return result;
 }
 

@@ -1,9 +1,10 @@
 import { eq, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
-import { observations, stagedObservations, stagedSummaries, summaries } from "../db/schema";
+import { observations, rejectedRows, stagedObservations, stagedSummaries, summaries } from "../db/schema";
 import type { SourceKind } from "../domain/catalogue";
 import type { StagedSummary } from "./upload";
-import type { Observation } from "./validation";
+import type { Observation, Rejection } from "./validation";
 
 /**
  * Rows per staging statement. Each chunk is bound as one JSON array and unpacked with json_each,
@@ -31,6 +32,22 @@ export async function stageObservations(
         (run_id, source_id, metric_key, period, company_key, value, arr, band_key, industry)
       SELECT ${runId}, ${sourceId}, value ->> 'metricKey', value ->> 'period', value ->> 'companyKey',
         value ->> 'value', value ->> 'arr', value ->> 'bandKey', value ->> 'industry'
+      FROM json_each(${JSON.stringify(chunk)})`);
+  }
+}
+
+/** Records a run's rejected rows as they are found, so a huge bad file is never held in memory. */
+export async function stageRejections(
+  db: Database,
+  sourceId: string,
+  runId: string,
+  rows: readonly Rejection[],
+  at: string,
+): Promise<void> {
+  for (const chunk of chunks(rows)) {
+    await db.all(sql`
+      INSERT INTO rejected_rows (source_id, run_id, line, reason, rejected_at)
+      SELECT ${sourceId}, ${runId}, value ->> 'line', value ->> 'reason', ${at}
       FROM json_each(${JSON.stringify(chunk)})`);
   }
 }
@@ -73,12 +90,12 @@ export async function countUnchanged(db: Database, runId: string, kind: SourceKi
 }
 
 /**
- * Moves the run's staged rows into the live table and clears them, in ONE batch: D1 applies a
- * batch atomically, so a failure leaves the previous data exactly as it was. Upserts on the
- * natural key make a repeated file a no-op. Takes the db so a test can hand it one that fails.
- * (Query builders, not raw SQL: drizzle cannot batch a raw statement with parameters.)
+ * The statements that move the run's staged rows into the live table and clear them. The caller
+ * runs them in ONE batch with its own bookkeeping: D1 applies a batch atomically, so a failure
+ * leaves the previous data exactly as it was. Upserts on the natural key make a repeated file a
+ * no-op. (Query builders, not raw SQL: drizzle cannot batch a raw statement with parameters.)
  */
-export async function swapStaged(db: Database, runId: string, kind: SourceKind): Promise<void> {
+export function swapStatements(db: Database, runId: string, kind: SourceKind): BatchItem<"sqlite">[] {
   if (kind === "panel") {
     const staged = db
       .select({
@@ -95,7 +112,7 @@ export async function swapStaged(db: Database, runId: string, kind: SourceKind):
       })
       .from(stagedObservations)
       .where(eq(stagedObservations.runId, runId));
-    await db.batch([
+    return [
       db
         .insert(observations)
         .select(staged)
@@ -114,8 +131,7 @@ export async function swapStaged(db: Database, runId: string, kind: SourceKind):
           },
         }),
       db.delete(stagedObservations).where(eq(stagedObservations.runId, runId)),
-    ]);
-    return;
+    ];
   }
   const staged = db
     .select({
@@ -140,7 +156,7 @@ export async function swapStaged(db: Database, runId: string, kind: SourceKind):
     })
     .from(stagedSummaries)
     .where(eq(stagedSummaries.runId, runId));
-  await db.batch([
+  return [
     db
       .insert(summaries)
       .select(staged)
@@ -157,11 +173,39 @@ export async function swapStaged(db: Database, runId: string, kind: SourceKind):
         },
       }),
     db.delete(stagedSummaries).where(eq(stagedSummaries.runId, runId)),
-  ]);
+  ];
 }
 
-/** Drops what a failed run left in staging; the live tables were never touched. */
+/** A (metric, band, period) cell of the benchmark table. */
+export interface Cell {
+  metricKey: string;
+  bandKey: string;
+  period: string;
+}
+
+/**
+ * The cells whose aggregates the swap will change: where a staged row is new or differs from
+ * its live twin, and where a company's live row sits in the band it is leaving.
+ */
+export async function changedCells(db: Database, runId: string): Promise<Cell[]> {
+  return db.all<Cell>(sql`
+    SELECT s.metric_key AS metricKey, s.band_key AS bandKey, s.period FROM staged_observations s
+    LEFT JOIN observations o ON o.source_id = s.source_id AND o.metric_key = s.metric_key
+      AND o.period = s.period AND o.company_key = s.company_key
+    WHERE s.run_id = ${runId} AND (o.value IS NOT s.value OR o.arr IS NOT s.arr
+      OR o.band_key IS NOT s.band_key OR o.industry IS NOT s.industry)
+    UNION
+    SELECT o.metric_key, o.band_key, o.period FROM staged_observations s
+    JOIN observations o ON o.source_id = s.source_id AND o.metric_key = s.metric_key
+      AND o.period = s.period AND o.company_key = s.company_key
+    WHERE s.run_id = ${runId} AND o.band_key != s.band_key
+    ORDER BY 1, 2, 3`);
+}
+
+/** Drops what a failed run left behind; the live tables were never touched. */
 export async function discardStaged(db: Database, runId: string): Promise<void> {
+  // One statement at a time: clean-up needs no atomicity, and must work when batches do not.
   await db.delete(stagedObservations).where(eq(stagedObservations.runId, runId));
   await db.delete(stagedSummaries).where(eq(stagedSummaries.runId, runId));
+  await db.delete(rejectedRows).where(eq(rejectedRows.runId, runId));
 }

@@ -5,9 +5,8 @@ import {
   type Source,
   type SourceField,
 } from "../domain/catalogue";
-import { invalidArgument } from "../domain/errors";
 import { parsePeriod } from "../domain/periods";
-import { type CsvRecord, readCsv } from "./csv";
+import type { CsvRecord } from "./csv";
 import {
   type Observation,
   type Rejection,
@@ -19,36 +18,6 @@ import {
 
 export interface StagedSummary extends SurveyRow {
   periodOrder: number;
-}
-
-/** A source's file read and validated: the accepted rows of its kind and why the others were refused. */
-export interface ParsedUpload {
-  received: number;
-  rejections: Rejection[];
-  observations: Observation[];
-  summaries: StagedSummary[];
-}
-
-/** JSON uploads are an array of objects; each object's position (1-based) stands in for its line. */
-function readJsonRecords(text: string): CsvRecord[] {
-  let items: unknown;
-  try {
-    items = JSON.parse(text);
-  } catch {
-    throw invalidArgument([{ field: "body", message: "not valid JSON" }]);
-  }
-  if (!Array.isArray(items))
-    throw invalidArgument([{ field: "body", message: "must be an array of objects" }]);
-  return items.map((item, i) => {
-    const fields: Record<string, string> = {};
-    if (item !== null && typeof item === "object" && !Array.isArray(item)) {
-      for (const [name, value] of Object.entries(item)) {
-        // Only scalars can be a cell; anything else reads as blank and fails validation.
-        fields[name] = typeof value === "string" || typeof value === "number" ? String(value) : "";
-      }
-    }
-    return { line: i + 1, fields };
-  });
 }
 
 /** Reads their record as ours: each field from the header the mapping names, or from a header of its own name. */
@@ -72,24 +41,34 @@ function metricKeyFor(source: Source, theirName: string | undefined): string | u
 const numberOrNull = (text: string | undefined) =>
   text === undefined || text.trim() === "" ? null : Number(text);
 
-export function parseUpload(
-  text: string,
-  source: Source,
-  catalogue: Catalogue,
-  rulesByMetric: RulesByMetric,
-): ParsedUpload {
-  const records = source.format === "json" ? readJsonRecords(text) : [...readCsv(text)];
-  const parsed: ParsedUpload = { received: records.length, rejections: [], observations: [], summaries: [] };
-  const seen = new Map<string, number>();
-  for (const { line, fields } of records) {
+/** One row of a source's file, read through its mapping and validated. */
+export type SourceRow =
+  | { kind: "observation"; row: Observation }
+  | { kind: "summary"; row: StagedSummary }
+  | { kind: "rejection"; rejection: Rejection };
+
+/**
+ * Reads a source's records one at a time. It remembers the natural keys it has seen, so a
+ * duplicate later in the same file is rejected; one reader per file.
+ */
+export class SourceRowReader {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly source: Source,
+    private readonly catalogue: Catalogue,
+    private readonly rulesByMetric: RulesByMetric,
+  ) {}
+
+  read({ line, fields }: CsvRecord): SourceRow {
+    const { source, catalogue, seen, rulesByMetric } = this;
     const record = mapRecord(source, fields);
     const metric = metricKeyFor(source, record.metric);
     if (metric === undefined) {
-      parsed.rejections.push({
-        line,
-        reason: `metric name "${record.metric ?? ""}" is not in the source's mapping`,
-      });
-      continue;
+      return {
+        kind: "rejection",
+        rejection: { line, reason: `metric name "${record.metric ?? ""}" is not in the source's mapping` },
+      };
     }
     if (source.kind === "panel") {
       const result = validateObservation(
@@ -106,9 +85,9 @@ export function parseUpload(
         seen,
         rulesByMetric,
       );
-      if (result.ok) parsed.observations.push(result.row);
-      else parsed.rejections.push(result.rejection);
-      continue;
+      return result.ok
+        ? { kind: "observation", row: result.row }
+        : { kind: "rejection", rejection: result.rejection };
     }
     const arr = numberOrNull(record.arr);
     const row: SurveyRow = {
@@ -124,11 +103,8 @@ export function parseUpload(
       p90: numberOrNull(record.p90),
     };
     const rejection = validateSurveyRow(row, line, catalogue, { seen, rulesByMetric });
-    if (rejection) parsed.rejections.push(rejection);
-    else {
-      const period = parsePeriod(row.period)!;
-      parsed.summaries.push({ ...row, period: period.key, periodOrder: period.order });
-    }
+    if (rejection) return { kind: "rejection", rejection };
+    const period = parsePeriod(row.period)!;
+    return { kind: "summary", row: { ...row, period: period.key, periodOrder: period.order } };
   }
-  return parsed;
 }

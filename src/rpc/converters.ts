@@ -6,6 +6,7 @@ import { type ServiceError, toProblem } from "../domain/errors";
 import {
   type CalculateRankingRequest,
   type CalculateRankingResponseSchema,
+  CircuitState,
   Consistency,
   DistributionMethod,
   type GetBenchmarkDataRequest,
@@ -245,5 +246,12 @@ export function sourceOut(source: SourceWithFreshness | Source): MessageInitShap
     lastUpdated: timestamp(source.lastUpdated),
     ageSeconds: "ageSeconds" in source ? nullable(source.ageSeconds) : undefined,
     rejectedRows: "rejectedRows" in source ? source.rejectedRows : 0,
+    circuitState: toEnum(CircuitState, source.circuitState),
+    consecutiveFailures: source.consecutiveFailures,
+    circuitOpenedAt: timestamp(source.circuitOpenedAt),
+    nextTrialAt: "nextTrialAt" in source ? timestamp(source.nextTrialAt) : undefined,
+    nextRefreshAt: timestamp(source.nextRefreshAt),
+    lastError: source.lastError ?? undefined,
+    lastErrorAt: timestamp(source.lastErrorAt),
   };
 }

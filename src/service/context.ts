@@ -1,10 +1,27 @@
-import type { VersionedCache } from "../cache/versioned-cache";
-import type { Database } from "../db/client";
-import type { Config } from "../env";
+import { VersionedCache } from "../cache/versioned-cache";
+import { createDatabase, type Database } from "../db/client";
+import { type Config, type Env, loadConfig } from "../env";
+import type { IngestMessage, RecomputeMessage } from "../jobs/messages";
 
-/** What every use case needs; built once per request by the adapters. */
+/** What every use case needs; built once per request, batch or cron tick by the adapters. */
 export interface ServiceContext {
   db: Database;
   cache: VersionedCache;
   config: Config;
+  queues: {
+    ingest: Queue<IngestMessage>;
+    recompute: Queue<RecomputeMessage>;
+  };
+}
+
+/** `defer` keeps background work (cache writes) alive past the response, e.g. ctx.waitUntil. */
+export function createServiceContext(env: Env, defer: (work: Promise<unknown>) => void): ServiceContext {
+  const config = loadConfig(env);
+  const db = createDatabase(env.DB);
+  return {
+    db,
+    config,
+    cache: new VersionedCache(env.CACHE, db, config.dataVersionTtlMs, defer),
+    queues: { ingest: env.INGEST_QUEUE, recompute: env.RECOMPUTE_QUEUE },
+  };
 }

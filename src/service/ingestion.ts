@@ -1,30 +1,26 @@
 import { asc, desc, eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { ingestionRuns, rejectedRows, sources } from "../db/schema";
+import { ingestionRuns, rejectedRows } from "../db/schema";
 import { findSource } from "../db/sources";
 import type { Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
-import { recomputeGroup } from "../ingest/recompute";
-import {
-  countUnchanged,
-  discardStaged,
-  stageObservations,
-  stageSummaries,
-  swapStaged,
-} from "../ingest/staging";
-import { type ParsedUpload, parseUpload } from "../ingest/upload";
+import type { CsvRecord } from "../ingest/csv";
+import { type LoadCounts, type LoadResult, loadRecords } from "../ingest/load";
+import { readRecords } from "../ingest/records";
+import { type Cell, discardStaged } from "../ingest/staging";
 import type { Rejection } from "../ingest/validation";
+import { SEND_BATCH_LIMIT } from "../jobs/messages";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
+import { MAX_UPLOAD_BYTES } from "./requests";
 import { rulesByMetric } from "./rules";
 import { noSuchSource } from "./sources";
 
 /** Rejections a run answers with; GET /api/v1/sources/:id/rejections pages through the rest. */
 const RUN_REJECTIONS_SHOWN = 100;
-/** Five bound columns per row, and D1 binds at most 100 parameters per statement. */
-const REJECTIONS_PER_STATEMENT = 20;
 
 type RunRow = typeof ingestionRuns.$inferSelect;
+export type RunTrigger = RunRow["trigger"];
 
 export interface IngestionRun extends Omit<RunRow, "finishedAt"> {
   finishedAt: string | null;
@@ -56,95 +52,116 @@ export async function findUploadTarget(ctx: ServiceContext, sourceId: string): P
   return source;
 }
 
-/** The source's rejections become this run's: a re-upload replaces them rather than adding to them. */
-async function replaceRejections(
+/** Records a new run; queued runs wait for the ingest consumer, running ones start at once. */
+export async function createRun(
   db: Database,
-  source: Source,
-  runId: string,
-  rejections: Rejection[],
-  at: string,
-) {
-  const rows = rejections.map((r) => ({
-    sourceId: source.id,
-    runId,
-    line: r.line,
-    reason: r.reason,
-    rejectedAt: at,
-  }));
-  const inserts = [];
-  for (let i = 0; i < rows.length; i += REJECTIONS_PER_STATEMENT) {
-    inserts.push(db.insert(rejectedRows).values(rows.slice(i, i + REJECTIONS_PER_STATEMENT)));
-  }
-  await db.batch([db.delete(rejectedRows).where(eq(rejectedRows.sourceId, source.id)), ...inserts]);
-}
-
-/** Stages the accepted rows, swaps them in atomically, then rebuilds what depends on them. */
-async function applyUpload(ctx: ServiceContext, source: Source, runId: string, upload: ParsedUpload) {
-  const { db } = ctx;
-  if (source.kind === "panel") await stageObservations(db, runId, source.id, upload.observations);
-  else await stageSummaries(db, runId, source.id, upload.summaries);
-  const unchanged = await countUnchanged(db, runId, source.kind);
-  await swapStaged(db, runId, source.kind);
-
-  const catalogue = await getCatalogue(ctx);
-  const outlierMethods = new Map(catalogue.metrics.map((m) => [m.key, m.outlierMethod]));
-  const groups = new Map(upload.observations.map((o) => [`${o.metricKey}\u0000${o.period}`, o]));
-  for (const { metricKey, period } of groups.values()) {
-    await recomputeGroup(db, { sourceId: source.id, metricKey, period }, outlierMethods.get(metricKey)!);
-  }
-  const finishedAt = new Date().toISOString();
-  await db.update(sources).set({ lastUpdated: finishedAt }).where(eq(sources.id, source.id));
-  await replaceRejections(db, source, runId, upload.rejections, finishedAt);
-  return { unchanged, finishedAt };
+  sourceId: string,
+  trigger: RunTrigger,
+  status: "queued" | "running",
+): Promise<string> {
+  const id = crypto.randomUUID();
+  await db.insert(ingestionRuns).values({
+    id,
+    sourceId,
+    trigger,
+    status,
+    startedAt: new Date().toISOString(),
+    attempts: status === "running" ? 1 : 0,
+  });
+  return id;
 }
 
 /**
- * Loads one uploaded file synchronously and records the run. A run that fails midway is stored
- * as failed with its error; the swap is atomic, so the previous data is left as it was.
+ * Sends one message per changed cell to the recompute queue, whose consumer rebuilds the cell
+ * and then moves the data version.
+ */
+async function queueRecompute(ctx: ServiceContext, runId: string, cells: Cell[]): Promise<void> {
+  for (let i = 0; i < cells.length; i += SEND_BATCH_LIMIT) {
+    await ctx.queues.recompute.sendBatch(
+      cells.slice(i, i + SEND_BATCH_LIMIT).map(({ metricKey, bandKey, period }) => ({
+        body: { metricKey, bandKey, period, runId },
+        contentType: "json" as const,
+      })),
+    );
+  }
+}
+
+function outcomeOf(result: LoadResult) {
+  if (result.rejected === 0) return { status: "succeeded" as const, error: null };
+  if (result.accepted > 0) return { status: "partially_succeeded" as const, error: null };
+  return { status: "failed" as const, error: "every row was rejected" };
+}
+
+/**
+ * Loads a file under an existing run and records how it ended; shared by uploads and
+ * refreshes. Afterwards the changed panel cells go to the recompute queue, and the data version
+ * moves at once (the source's rejections and freshness changed; surveys carry their own
+ * aggregates). On an error the run is marked failed, whatever it staged is dropped, and the
+ * error is rethrown for the caller to answer or retry.
+ */
+export async function executeRun(
+  ctx: ServiceContext,
+  source: Source,
+  runId: string,
+  records: AsyncIterable<CsvRecord[]>,
+): Promise<LoadResult> {
+  const counts = { received: 0, accepted: 0, rejected: 0, unchanged: 0 };
+  try {
+    const result = await loadRecords(
+      ctx.db,
+      source,
+      runId,
+      records,
+      await getCatalogue(ctx),
+      await rulesByMetric(ctx),
+      counts,
+    );
+    const { changedCells, loadedAt } = result;
+    await ctx.db
+      .update(ingestionRuns)
+      .set({ ...counts, ...outcomeOf(result), changedCells: changedCells.length, finishedAt: loadedAt })
+      .where(eq(ingestionRuns.id, runId));
+    await ctx.cache.bumpDataVersion();
+    await queueRecompute(ctx, runId, changedCells);
+    return result;
+  } catch (error) {
+    await discardStaged(ctx.db, runId).catch(() => {});
+    await finishRunFailed(ctx.db, runId, errorMessage(error), counts);
+    throw error;
+  }
+}
+
+export const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** Ends a run as failed; `counts` say how far it got, when it got anywhere. */
+export async function finishRunFailed(
+  db: Database,
+  runId: string,
+  error: string,
+  counts: Partial<LoadCounts> = {},
+): Promise<void> {
+  await db
+    .update(ingestionRuns)
+    .set({ ...counts, status: "failed", finishedAt: new Date().toISOString(), error })
+    .where(eq(ingestionRuns.id, runId));
+}
+
+/**
+ * Loads one uploaded file as it streams in and records the run. A file the service cannot read
+ * (too large, not UTF-8, not JSON) is answered with its 4xx after the run is recorded as failed;
+ * any other failure is reported in the run, which the swap's atomicity keeps harmless.
  */
 export async function uploadToSource(
   ctx: ServiceContext,
   source: Source,
-  text: string,
+  body: ReadableStream<Uint8Array>,
 ): Promise<IngestionRun> {
-  const startedAt = new Date().toISOString();
-  const upload = parseUpload(text, source, await getCatalogue(ctx), await rulesByMetric(ctx));
-  const accepted = source.kind === "panel" ? upload.observations.length : upload.summaries.length;
-  const [run] = await ctx.db
-    .insert(ingestionRuns)
-    .values({
-      id: crypto.randomUUID(),
-      sourceId: source.id,
-      trigger: "upload",
-      status: "running",
-      received: upload.received,
-      accepted,
-      rejected: upload.rejections.length,
-      startedAt,
-    })
-    .returning();
-  const runId = run!.id;
+  const runId = await createRun(ctx.db, source.id, "upload", "running");
   try {
-    const { unchanged, finishedAt } = await applyUpload(ctx, source, runId, upload);
-    const outcome =
-      upload.rejections.length === 0
-        ? { status: "succeeded" as const, error: null }
-        : accepted > 0
-          ? { status: "partially_succeeded" as const, error: null }
-          : { status: "failed" as const, error: "every row was rejected" };
-    await ctx.db
-      .update(ingestionRuns)
-      .set({ ...outcome, unchanged, finishedAt })
-      .where(eq(ingestionRuns.id, runId));
+    await executeRun(ctx, source, runId, readRecords(body, source.format, MAX_UPLOAD_BYTES));
   } catch (error) {
-    await discardStaged(ctx.db, runId).catch(() => {});
-    await ctx.db
-      .update(ingestionRuns)
-      .set({ status: "failed", finishedAt: new Date().toISOString(), error: String(error) })
-      .where(eq(ingestionRuns.id, runId));
+    if (error instanceof ServiceError) throw error;
   }
-  // A run that fails after the swap (in a recompute, say) has changed data too.
-  await ctx.cache.bumpDataVersion();
   return getRun(ctx, runId);
 }
 

@@ -1,36 +1,57 @@
 import type { z } from "zod";
 import { listRejectedRows, rejectedRowCounts } from "../db/queries";
-import { countRejectedRows, deleteSource, findSource, insertSource, updateSource } from "../db/sources";
+import {
+  countRejectedRows,
+  deleteSource,
+  findSource,
+  insertSource,
+  listAllSources,
+  updateSource,
+} from "../db/sources";
 import type { Catalogue, Source, SourceField, SourceKind, SourceMapping } from "../domain/catalogue";
+import { type CircuitPolicy, trialAfter } from "../domain/circuit";
 import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import type { createSourceRequest, updateSourceRequest } from "./requests";
 
+export const circuitPolicy = (ctx: ServiceContext): CircuitPolicy => ({
+  failureThreshold: ctx.config.circuitFailureThreshold,
+  cooldownMs: ctx.config.circuitCooldownMs,
+});
+
 export interface SourceWithFreshness extends Source {
-  /** Seconds since the source last loaded; null when it never has. */
+  /** Seconds since the source last loaded rows; null when it never has. */
   ageSeconds: number | null;
-  /** Rows of this source that failed validation on load. */
+  /** Rows of this source that its latest completed load rejected. */
   rejectedRows: number;
+  /** When an open circuit lets the next trial refresh through; null while it is closed. */
+  nextTrialAt: string | null;
 }
 
-function withFreshness(source: Source, rejectedRows: number, now: number): SourceWithFreshness {
+function withFreshness(
+  ctx: ServiceContext,
+  source: Source,
+  rejectedRows: number,
+  now: number,
+): SourceWithFreshness {
   return {
     ...source,
     ageSeconds: source.lastUpdated
       ? Math.max(0, Math.floor((now - Date.parse(source.lastUpdated)) / 1000))
       : null,
     rejectedRows,
+    nextTrialAt: trialAfter(source, circuitPolicy(ctx)),
   };
 }
 
+/**
+ * Every source with its health. Read from D1 rather than the cache: refresh state changes with
+ * every fetch, and moving the data version for each would throw away every cached benchmark.
+ */
 export async function listSources(ctx: ServiceContext, now = Date.now()): Promise<SourceWithFreshness[]> {
-  const [catalogue, rejected] = await Promise.all([
-    getCatalogue(ctx),
-    ctx.cache.getOrCompute("rejected-row-counts", async () => [...(await rejectedRowCounts(ctx.db))]),
-  ]);
-  const rejectedBySource = new Map(rejected.value);
-  return catalogue.sources.map((source) => withFreshness(source, rejectedBySource.get(source.id) ?? 0, now));
+  const [rows, rejected] = await Promise.all([listAllSources(ctx.db), rejectedRowCounts(ctx.db)]);
+  return rows.map((source) => withFreshness(ctx, source, rejected.get(source.id) ?? 0, now));
 }
 
 export const noSuchSource = (id: string) =>
@@ -44,7 +65,7 @@ export async function getSource(
 ): Promise<SourceWithFreshness> {
   const [source, rejected] = await Promise.all([findSource(ctx.db, id), countRejectedRows(ctx.db, id)]);
   if (!source) throw noSuchSource(id);
-  return withFreshness(source, rejected, now);
+  return withFreshness(ctx, source, rejected, now);
 }
 
 /** Why a source's rows were rejected on load, by line; rows never stored are still accounted for. */
@@ -101,7 +122,7 @@ export async function createSource(
     ]);
   }
   await ctx.cache.bumpDataVersion();
-  return withFreshness(created, 0, Date.now());
+  return withFreshness(ctx, created, 0, Date.now());
 }
 
 export async function changeSource(
@@ -117,7 +138,14 @@ export async function changeSource(
     ]);
   }
   if (changes.mapping) await checkMapping(ctx, existing.kind, changes.mapping);
-  if (!(await updateSource(ctx.db, id, changes))) throw noSuchSource(id);
+  // A new url or interval is due at once; a new url also deserves a fresh circuit.
+  const schedule =
+    changes.url !== undefined || changes.refreshIntervalMinutes !== undefined ? { nextRefreshAt: null } : {};
+  const circuit =
+    changes.url !== undefined && changes.url !== existing.url
+      ? { circuitState: "closed" as const, consecutiveFailures: 0, circuitOpenedAt: null }
+      : {};
+  if (!(await updateSource(ctx.db, id, { ...changes, ...schedule, ...circuit }))) throw noSuchSource(id);
   await ctx.cache.bumpDataVersion();
   return getSource(ctx, id);
 }

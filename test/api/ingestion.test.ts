@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_UPLOAD_BYTES } from "../../src/service/requests";
 import { summarizePanel } from "../../src/stats";
+import { eventually } from "../helpers/jobs";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { call, clearMemoryCache, postJson, seed } from "../helpers/seed";
 
@@ -66,6 +67,7 @@ interface Run {
   accepted: number;
   rejected: number;
   unchanged: number;
+  changedCells: number;
   durationMs: number;
   error: string | null;
   rejections: { line: number; reason: string }[];
@@ -120,9 +122,14 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       rejections: [],
     });
     expect(run.durationMs).toBeGreaterThanOrEqual(0);
+    expect(run.changedCells).toBe(1);
     expect(await rows("SELECT COUNT(*) AS n FROM observations WHERE source_id = 'up-panel'")).toEqual([
       { n: 13 },
     ]);
+    // The recompute queue's consumer rebuilds the cell in the background, a batch timeout later.
+    await eventually(async () =>
+      (await rows("SELECT 1 FROM summaries WHERE source_id = 'up-panel'")).length > 0 ? true : undefined,
+    );
     expect(
       await rows("SELECT company_key FROM observations WHERE source_id = 'up-panel' AND is_outlier = 1"),
     ).toEqual([{ company_key: "co_12" }]);
@@ -149,7 +156,13 @@ describe("POST /api/v1/sources/:id/uploads", () => {
 
   it("loads the same file twice without doubling anything", async () => {
     const run = await uploadRun("up-panel", GOOD_PANEL);
-    expect(run).toMatchObject({ status: "succeeded", received: 13, accepted: 13, unchanged: 13 });
+    expect(run).toMatchObject({
+      status: "succeeded",
+      received: 13,
+      accepted: 13,
+      unchanged: 13,
+      changedCells: 0,
+    });
     expect(await rows("SELECT COUNT(*) AS n FROM observations WHERE source_id = 'up-panel'")).toEqual([
       { n: 13 },
     ]);
@@ -216,10 +229,18 @@ describe("POST /api/v1/sources/:id/uploads", () => {
   });
 
   it("refuses a JSON body that is malformed or not an array", async () => {
-    for (const body of ["[", '{"metric":"grr"}']) {
-      const response = await upload("up-json", body, "application/json");
-      expect(response.status).toBe(400);
-    }
+    const malformed = await upload("up-json", "[", "application/json");
+    expect(malformed.status).toBe(400);
+    const { errors } = (await malformed.json()) as { errors: { field: string; message: string }[] };
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.field).toBe("body");
+    expect(errors[0]!.message).toMatch(/^not valid JSON \(/);
+    const notArray = await upload("up-json", '{"metric":"grr"}', "application/json");
+    expect(notArray.status).toBe(400);
+    expect(await notArray.json()).toMatchObject({
+      type: "/problems/validation-failed",
+      errors: [{ field: "body", message: "must be an array of objects" }],
+    });
   });
 
   it("changes the pooled numbers and the cached benchmark", async () => {
@@ -231,7 +252,12 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       ...Array.from({ length: 10 }, (_, i) => `grow_${i},ARR Growth,2024,3000000,${30 + i},devtools`),
     ].join("\n");
     expect(await uploadRun("up-panel", csv)).toMatchObject({ status: "succeeded", accepted: 10 });
-    const after = (await (await call(path)).json()) as { pooled: { n: number }; sources: { id: string }[] };
+    // Through the real recompute queue: the cached answer changes once the cell is rebuilt.
+    const after = await eventually(async () => {
+      clearMemoryCache();
+      const body = (await (await call(path)).json()) as { pooled: { n: number }; sources: { id: string }[] };
+      return body.pooled.n === before.pooled.n ? undefined : body;
+    });
     expect(after.pooled.n).toBe(before.pooled.n + 10);
     expect(after.sources.map((s) => s.id)).toEqual([...before.sources.map((s) => s.id), "up-panel"].sort());
   });
@@ -291,18 +317,22 @@ describe("POST /api/v1/sources/:id/uploads", () => {
 describe("GET /api/v1/ingestion/runs", () => {
   it("lists runs newest first, optionally of one source", async () => {
     const { runs } = (await (await call("/api/v1/ingestion/runs")).json()) as { runs: Run[] };
-    expect(runs.map((r) => r.sourceId)).toEqual([
-      "up-panel",
-      "up-panel",
-      "up-json",
-      "up-survey",
-      "up-panel",
-      "up-panel",
+    expect(runs.map((r) => [r.sourceId, r.status])).toEqual([
+      ["up-panel", "partially_succeeded"],
+      ["up-panel", "succeeded"],
+      // The two refused JSON bodies: each answered 400 and is on record as a failed run.
+      ["up-json", "failed"],
+      ["up-json", "failed"],
+      ["up-json", "succeeded"],
+      ["up-survey", "partially_succeeded"],
+      ["up-panel", "succeeded"],
+      ["up-panel", "succeeded"],
     ]);
+    expect(runs[2]!.error).toBe("body: must be an array of objects");
     const { runs: surveyRuns } = (await (await call("/api/v1/ingestion/runs?sourceId=up-survey")).json()) as {
       runs: Run[];
     };
-    expect(surveyRuns).toEqual([runs[3]]);
+    expect(surveyRuns).toEqual([runs[5]]);
   });
 
   it("answers 404 for an unknown run", async () => {

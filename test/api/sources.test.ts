@@ -51,6 +51,17 @@ async function expectInvalid(response: Response, errors: { field: string; messag
   expect(await response.json()).toMatchObject({ type: "/problems/validation-failed", status: 400, errors });
 }
 
+/** The refresh state of a source that has not been fetched yet. */
+const NEVER_REFRESHED = {
+  nextRefreshAt: null,
+  circuitState: "closed",
+  consecutiveFailures: 0,
+  circuitOpenedAt: null,
+  lastError: null,
+  lastErrorAt: null,
+  nextTrialAt: null,
+};
+
 describe("POST /api/v1/sources", () => {
   it("creates a source with defaults filled in, and lists it", async () => {
     const response = await postJson("/api/v1/sources", NEW_PANEL);
@@ -66,6 +77,7 @@ describe("POST /api/v1/sources", () => {
       refreshIntervalMinutes: 1440,
       active: true,
       lastUpdated: null,
+      ...NEVER_REFRESHED,
       ageSeconds: null,
       rejectedRows: 0,
     };
@@ -96,6 +108,7 @@ describe("POST /api/v1/sources", () => {
       refreshIntervalMinutes: null,
       active: false,
       lastUpdated: null,
+      ...NEVER_REFRESHED,
       ageSeconds: null,
       rejectedRows: 0,
     });
@@ -278,6 +291,7 @@ describe("PATCH /api/v1/sources/:id", () => {
       refreshIntervalMinutes: 60,
       active: true,
       lastUpdated: null,
+      ...NEVER_REFRESHED,
       ageSeconds: null,
       rejectedRows: 0,
     });

@@ -13,6 +13,7 @@ async function names(type: "table" | "index"): Promise<string[]> {
 describe("migrations", () => {
   it("create every table and the indexes for each query path", async () => {
     expect(await names("table")).toEqual([
+      "dead_letters",
       "ingestion_runs",
       "meta",
       "metric_rules",

@@ -1,14 +1,14 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { VersionedCache } from "../../src/cache/versioned-cache";
 import type { Database } from "../../src/db/client";
 import { loadCatalogue } from "../../src/db/queries";
 import type { Source } from "../../src/domain/catalogue";
-import { loadConfig } from "../../src/env";
-import { parseUpload } from "../../src/ingest/upload";
+import { readRecords } from "../../src/ingest/records";
+import { SourceRowReader } from "../../src/ingest/upload";
 import { getCatalogue } from "../../src/service/catalogue";
 import type { ServiceContext } from "../../src/service/context";
 import { findUploadTarget, uploadToSource } from "../../src/service/ingestion";
+import { Harness } from "../helpers/jobs";
 import { db, seed } from "../helpers/seed";
 
 const SOURCE = {
@@ -20,9 +20,13 @@ const SOURCE = {
   },
 };
 
+const harness = new Harness();
+
 function contextWith(database: Database): ServiceContext {
-  return { db: database, cache: new VersionedCache(env.CACHE, db, 0, () => {}), config: loadConfig(env) };
+  return { ...harness.context(), db: database };
 }
+
+const streamOf = (text: string) => new Blob([text]).stream();
 
 /** The real database, except that every batch fails, as a D1 outage mid-run would. */
 const failingBatches = new Proxy(db, {
@@ -48,7 +52,7 @@ describe("uploadToSource", () => {
   it("records a run that dies in the swap as failed, and leaves the previous data intact", async () => {
     const ctx = contextWith(db);
     const source = await findUploadTarget(ctx, "drop-panel");
-    expect(await uploadToSource(ctx, source, csv([80, 81, 82]))).toMatchObject({
+    expect(await uploadToSource(ctx, source, streamOf(csv([80, 81, 82])))).toMatchObject({
       status: "succeeded",
       accepted: 3,
     });
@@ -59,13 +63,13 @@ describe("uploadToSource", () => {
 
     // The catalogue is read in a batch too: cache it first, so the swap is what fails.
     await getCatalogue(ctx);
-    const run = await uploadToSource(contextWith(failingBatches), source, csv([90, 91, 92, 93]));
+    const run = await uploadToSource(contextWith(failingBatches), source, streamOf(csv([90, 91, 92, 93])));
     expect(run).toMatchObject({
       status: "failed",
       received: 4,
       accepted: 4,
       rejected: 0,
-      error: "Error: D1 went away",
+      error: "D1 went away",
     });
     expect(run.finishedAt).not.toBeNull();
     expect(await storedValues()).toEqual(before);
@@ -79,7 +83,11 @@ describe("uploadToSource", () => {
   it("fails a run whose every row is rejected, changing nothing", async () => {
     const ctx = contextWith(db);
     const before = await storedValues();
-    const run = await uploadToSource(ctx, await findUploadTarget(ctx, "drop-panel"), csv([101, -1]));
+    const run = await uploadToSource(
+      ctx,
+      await findUploadTarget(ctx, "drop-panel"),
+      streamOf(csv([101, -1])),
+    );
     expect(run).toMatchObject({
       status: "failed",
       accepted: 0,
@@ -94,7 +102,7 @@ describe("uploadToSource", () => {
   });
 });
 
-describe("parseUpload", () => {
+describe("SourceRowReader", () => {
   const jsonSurvey: Source = {
     id: "j",
     name: "J",
@@ -105,34 +113,43 @@ describe("parseUpload", () => {
     refreshIntervalMinutes: null,
     active: true,
     lastUpdated: null,
+    nextRefreshAt: null,
+    circuitState: "closed",
+    consecutiveFailures: 0,
+    circuitOpenedAt: null,
+    lastError: null,
+    lastErrorAt: null,
   };
 
-  it("reads JSON items by position and treats non-scalar cells as blank", async () => {
-    const catalogue = await loadCatalogue(db);
+  it("reads streamed JSON items by position and treats non-scalar cells as blank", async () => {
+    const reader = new SourceRowReader(jsonSurvey, await loadCatalogue(db), new Map());
     const text = JSON.stringify([
       { m: "grr", b: "1M-5M", y: "2024", n: 12, q1: 80, q2: 85, q3: 90 },
       { m: "grr", b: "1M-5M", y: "2025", n: { many: true }, q1: 80, q2: 85, q3: 90 },
       "not an object",
     ]);
-    const parsed = parseUpload(text, jsonSurvey, catalogue, new Map());
-    expect(parsed.received).toBe(3);
-    expect(parsed.summaries).toEqual([
+    const rows = [];
+    for await (const records of readRecords(streamOf(text), "json", 1000)) {
+      rows.push(...records.map((record) => reader.read(record)));
+    }
+    expect(rows).toEqual([
       {
-        metric: "grr",
-        band: "1M-5M",
-        period: "2024",
-        periodOrder: 20245,
-        n: 12,
-        p10: null,
-        p25: 80,
-        p50: 85,
-        p75: 90,
-        p90: null,
+        kind: "summary",
+        row: {
+          metric: "grr",
+          band: "1M-5M",
+          period: "2024",
+          periodOrder: 20245,
+          n: 12,
+          p10: null,
+          p25: 80,
+          p50: 85,
+          p75: 90,
+          p90: null,
+        },
       },
-    ]);
-    expect(parsed.rejections).toEqual([
-      { line: 2, reason: "n must be an integer ≥ 10" },
-      { line: 3, reason: 'unknown metric ""' },
+      { kind: "rejection", rejection: { line: 2, reason: "n must be an integer ≥ 10" } },
+      { kind: "rejection", rejection: { line: 3, reason: 'unknown metric ""' } },
     ]);
   });
 });

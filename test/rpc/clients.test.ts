@@ -3,6 +3,7 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   CalculateRankingResponseSchema,
+  CircuitState,
   Consistency,
   DistributionMethod,
   GetBenchmarkDataResponseSchema,
@@ -420,7 +421,15 @@ describe.each(TRANSPORTS)("over $name", (transport) => {
           { id: "gamma", name: "Gamma Panel", kind: SourceKind.PANEL, ...loaded("2026-03-01T00:00:00.000Z") },
           // Never loaded: no Timestamp and no age.
           { id: "retired", name: "Retired Survey", kind: SourceKind.SURVEY, active: false },
-        ].map((source) => create(SourceSchema, { active: true, rejectedRows: 0, ...source })),
+        ].map((source) =>
+          create(SourceSchema, {
+            active: true,
+            rejectedRows: 0,
+            circuitState: CircuitState.CLOSED,
+            consecutiveFailures: 0,
+            ...source,
+          }),
+        ),
       );
       expect(sources.map((s) => isoOf(s.lastUpdated))).toEqual(
         TEST_SOURCES.map((s) => s.lastUpdated ?? undefined),

@@ -1,0 +1,114 @@
+import { JSONParser } from "@streamparser/json";
+import type { SourceFormat } from "../domain/catalogue";
+import { invalidArgument, ServiceError } from "../domain/errors";
+import { CsvReader, type CsvRecord } from "./csv";
+
+/** Turns text chunks into records; `end` flushes what the last chunk left open. */
+interface RecordReader {
+  push(chunk: string): CsvRecord[];
+  end(): CsvRecord[];
+}
+
+/**
+ * JSON files are an array of flat objects; each object's position (1-based) stands in for its
+ * line. Objects are emitted as soon as they close, so the array is never held whole.
+ */
+class JsonArrayReader implements RecordReader {
+  private readonly parser = new JSONParser({ paths: ["$.*"], keepStack: false });
+  private pending: CsvRecord[] = [];
+  private position = 0;
+  private started = false;
+
+  constructor() {
+    this.parser.onValue = ({ value }) => {
+      this.position++;
+      this.pending.push({ line: this.position, fields: toFields(value) });
+    };
+  }
+
+  push(chunk: string): CsvRecord[] {
+    if (!this.started) {
+      const first = chunk.trimStart()[0];
+      if (first === undefined) return [];
+      if (first !== "[") throw notJson("must be an array of objects");
+      this.started = true;
+    }
+    this.write(() => this.parser.write(chunk));
+    return this.take();
+  }
+
+  end(): CsvRecord[] {
+    if (!this.started) throw notJson("must be an array of objects");
+    // The parser ends itself when the top-level array closes.
+    if (!this.parser.isEnded) this.write(() => this.parser.end());
+    return this.take();
+  }
+
+  private write(step: () => void) {
+    try {
+      step();
+    } catch (error) {
+      throw notJson(`not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+    }
+  }
+
+  private take(): CsvRecord[] {
+    const records = this.pending;
+    this.pending = [];
+    return records;
+  }
+}
+
+const notJson = (message: string) => invalidArgument([{ field: "body", message }]);
+
+/** Only scalars can be a cell; anything else reads as blank and fails validation. */
+function toFields(item: unknown): Record<string, string> {
+  const fields: Record<string, string> = {};
+  if (item !== null && typeof item === "object" && !Array.isArray(item)) {
+    for (const [name, value] of Object.entries(item)) {
+      fields[name] = typeof value === "string" || typeof value === "number" ? String(value) : "";
+    }
+  }
+  return fields;
+}
+
+export const payloadTooLarge = (limit: number) =>
+  new ServiceError("payload_too_large", "payload-too-large", `The file exceeds ${limit} bytes.`);
+
+/**
+ * Reads a CSV or JSON file as it streams in, yielding its records a network chunk at a time so
+ * memory stays flat however large the file. Stops with 413 past `limitBytes` and with 400 on
+ * text that is not UTF-8 or JSON that does not parse.
+ */
+export async function* readRecords(
+  body: ReadableStream<Uint8Array>,
+  format: SourceFormat,
+  limitBytes: number,
+): AsyncGenerator<CsvRecord[]> {
+  const reader: RecordReader = format === "json" ? new JsonArrayReader() : new CsvReader();
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+  const decode = (bytes?: Uint8Array) => {
+    try {
+      return bytes ? decoder.decode(bytes, { stream: true }) : decoder.decode();
+    } catch {
+      throw invalidArgument([{ field: "body", message: "not valid UTF-8" }]);
+    }
+  };
+  const stream = body.getReader();
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await stream.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > limitBytes) throw payloadTooLarge(limitBytes);
+      const records = reader.push(decode(value));
+      if (records.length > 0) yield records;
+    }
+    const records = [...reader.push(decode()), ...reader.end()];
+    if (records.length > 0) yield records;
+  } finally {
+    // Stops the transfer when reading ends early, on an error or a too-large file.
+    await stream.cancel().catch(() => {});
+  }
+}

@@ -1,0 +1,97 @@
+import { retryDelaySeconds } from "../domain/circuit";
+import type { Env } from "../env";
+import type { Cell } from "../ingest/staging";
+import { createServiceContext, type ServiceContext } from "../service/context";
+import { recomputeCells, recordDeadLetter } from "../service/recompute";
+import { refreshSource, scheduleDueRefreshes } from "../service/refresh";
+import { ingestMessage, QUEUES, recomputeMessage } from "./messages";
+
+/**
+ * A body that does not parse is a poison message: it is retried like any failure, so after the
+ * configured attempts the queue moves it to the dead-letter queue, where it is kept for a human.
+ */
+function poison(message: Message, ctx: ServiceContext) {
+  message.retry({ delaySeconds: retryDelaySeconds(message.attempts, ctx.config.retryBaseSeconds) });
+}
+
+async function consumeIngest(batch: MessageBatch, ctx: ServiceContext) {
+  for (const message of batch.messages) {
+    const parsed = ingestMessage.safeParse(message.body);
+    if (!parsed.success) {
+      poison(message, ctx);
+      continue;
+    }
+    try {
+      const delivery = await refreshSource(ctx, parsed.data, message.attempts);
+      if (delivery.action === "retry") message.retry({ delaySeconds: delivery.delaySeconds });
+      else message.ack();
+    } catch (error) {
+      // Bookkeeping itself failed (D1 unreachable, say): try the whole delivery again later.
+      console.error(`ingest message ${message.id} failed`, error);
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts, ctx.config.retryBaseSeconds) });
+    }
+  }
+}
+
+/** Rebuilds the batch's cells together, so the data version moves once per batch. */
+async function consumeRecompute(batch: MessageBatch, ctx: ServiceContext) {
+  const cells: Cell[] = [];
+  const valid: Message[] = [];
+  for (const message of batch.messages) {
+    const parsed = recomputeMessage.safeParse(message.body);
+    if (parsed.success) {
+      cells.push(parsed.data);
+      valid.push(message);
+    } else poison(message, ctx);
+  }
+  try {
+    await recomputeCells(ctx, cells);
+    for (const message of valid) message.ack();
+  } catch (error) {
+    console.error("recompute batch failed", error);
+    for (const message of valid) {
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts, ctx.config.retryBaseSeconds) });
+    }
+  }
+}
+
+async function consumeDeadLetters(batch: MessageBatch, ctx: ServiceContext, queue: string) {
+  for (const message of batch.messages) {
+    await recordDeadLetter(ctx, {
+      messageId: message.id,
+      queue,
+      body: message.body,
+      attempts: message.attempts,
+    });
+    message.ack();
+  }
+}
+
+/** The Worker's queue handler: one consumer per queue declared in wrangler.toml. */
+export async function handleQueue(batch: MessageBatch, env: Env, execution: ExecutionContext) {
+  const ctx = createServiceContext(env, (work) => execution.waitUntil(work));
+  switch (batch.queue) {
+    case QUEUES.ingest:
+      return consumeIngest(batch, ctx);
+    case QUEUES.recompute:
+      return consumeRecompute(batch, ctx);
+    case QUEUES.ingestDeadLetters:
+      return consumeDeadLetters(batch, ctx, QUEUES.ingest);
+    case QUEUES.recomputeDeadLetters:
+      return consumeDeadLetters(batch, ctx, QUEUES.recompute);
+    default:
+      // A queue this Worker was never meant to consume: leave it for redelivery, loudly.
+      console.error(`no consumer for queue ${batch.queue}`);
+      batch.retryAll();
+  }
+}
+
+/** The Worker's cron handler: queues a refresh of every source that is due. */
+export async function handleScheduled(
+  controller: ScheduledController,
+  env: Env,
+  execution: ExecutionContext,
+) {
+  const ctx = createServiceContext(env, (work) => execution.waitUntil(work));
+  await scheduleDueRefreshes(ctx, controller.scheduledTime);
+}

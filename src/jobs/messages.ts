@@ -1,0 +1,29 @@
+import { z } from "zod";
+
+/** Asks the ingest consumer to fetch and load one source under an already recorded run. */
+export const ingestMessage = z.object({
+  runId: z.string().min(1),
+  sourceId: z.string().min(1),
+});
+export type IngestMessage = z.infer<typeof ingestMessage>;
+
+/** Asks the recompute consumer to rebuild one (metric, band, period) cell a run changed. */
+export const recomputeMessage = z.object({
+  metricKey: z.string().min(1),
+  bandKey: z.string().min(1),
+  period: z.string().min(1),
+  /** The run that changed the cell; its recomputedCells count goes up once the cell is rebuilt. */
+  runId: z.string().min(1).optional(),
+});
+export type RecomputeMessage = z.infer<typeof recomputeMessage>;
+
+/** Queue names as wrangler.toml declares them; a batch says which queue it came from. */
+export const QUEUES = {
+  ingest: "benchmark-ingest",
+  ingestDeadLetters: "benchmark-ingest-dlq",
+  recompute: "benchmark-recompute",
+  recomputeDeadLetters: "benchmark-recompute-dlq",
+} as const;
+
+/** Queue.sendBatch takes at most 100 messages. */
+export const SEND_BATCH_LIMIT = 100;

@@ -1,0 +1,75 @@
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { deadLetters, ingestionRuns } from "../db/schema";
+import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
+import type { Cell } from "../ingest/staging";
+import { ingestMessage } from "../jobs/messages";
+import { getCatalogue } from "./catalogue";
+import type { ServiceContext } from "./context";
+
+/**
+ * The recompute consumer's work: rebuilds each cell (each in one atomic batch), then moves the
+ * data version once, so cached responses are refreshed only after every cell is whole. Cells of
+ * metrics the catalogue no longer has are skipped: there is nothing left to rebuild.
+ */
+export async function recomputeCells(
+  ctx: ServiceContext,
+  cells: (Cell & { runId?: string })[],
+): Promise<RecomputeResult> {
+  const catalogue = await getCatalogue(ctx);
+  const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
+  for (const cell of cells) {
+    const metric = catalogue.metrics.find((m) => m.key === cell.metricKey);
+    if (!metric) continue;
+    const result = await recomputeCell(ctx.db, cell, metric.outlierMethod);
+    total.cells += result.cells;
+    total.observations += result.observations;
+    total.outliers += result.outliers;
+  }
+  if (cells.length > 0) await ctx.cache.bumpDataVersion();
+  // Progress per run, for whoever waits on it; capped, since a redelivered cell counts again.
+  for (const [runId, runCells] of Map.groupBy(cells, (cell) => cell.runId)) {
+    if (runId === undefined) continue;
+    await ctx.db
+      .update(ingestionRuns)
+      .set({
+        recomputedCells: sql`min(${ingestionRuns.changedCells}, ${ingestionRuns.recomputedCells} + ${runCells.length})`,
+      })
+      .where(eq(ingestionRuns.id, runId));
+  }
+  return total;
+}
+
+export interface DeadLetter {
+  messageId: string;
+  queue: string;
+  body: unknown;
+  attempts: number;
+}
+
+/**
+ * Keeps a message that exhausted its retries, once however often it is delivered, and ends the
+ * ingestion run it carried, which would otherwise look queued forever.
+ */
+export async function recordDeadLetter(ctx: ServiceContext, letter: DeadLetter): Promise<void> {
+  await ctx.db
+    .insert(deadLetters)
+    .values({ ...letter, receivedAt: new Date().toISOString() })
+    .onConflictDoNothing();
+  const ingest = ingestMessage.safeParse(letter.body);
+  if (!ingest.success) return;
+  await ctx.db
+    .update(ingestionRuns)
+    .set({
+      status: "failed",
+      finishedAt: new Date().toISOString(),
+      error: sql`${`gave up after ${letter.attempts} attempts; last: `} || coalesce(${ingestionRuns.error}, 'no error recorded')`,
+    })
+    .where(
+      and(eq(ingestionRuns.id, ingest.data.runId), inArray(ingestionRuns.status, ["queued", "running"])),
+    );
+}
+
+export async function listDeadLetters(ctx: ServiceContext, limit: number) {
+  const letters = await ctx.db.select().from(deadLetters).orderBy(desc(deadLetters.receivedAt)).limit(limit);
+  return { deadLetters: letters };
+}

@@ -1,0 +1,116 @@
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  env,
+  getQueueResult,
+  type QueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import worker from "../../src";
+import type { Env } from "../../src/env";
+import { type IngestMessage, QUEUES, type RecomputeMessage } from "../../src/jobs/messages";
+import { createServiceContext, type ServiceContext } from "../../src/service/context";
+
+/** A queue producer that keeps what is sent, so a test can deliver it when and how it likes. */
+export class RecordingQueue<Body> implements Queue<Body> {
+  readonly sent: Body[] = [];
+
+  async send(body: Body): Promise<QueueSendResponse> {
+    this.sent.push(body);
+    return this.response();
+  }
+
+  async sendBatch(messages: Iterable<MessageSendRequest<Body>>): Promise<QueueSendBatchResponse> {
+    for (const message of messages) this.sent.push(message.body);
+    return this.response();
+  }
+
+  private response() {
+    return { metadata: { metrics: { backlogCount: this.sent.length, backlogBytes: 0 } } };
+  }
+
+  /** Empties the queue, answering what was in it. */
+  take(): Body[] {
+    return this.sent.splice(0);
+  }
+
+  async metrics(): Promise<QueueMetrics> {
+    return { backlogCount: this.sent.length, backlogBytes: 0 };
+  }
+}
+
+/** Configuration variables a test may replace. */
+type Vars = Partial<
+  Pick<
+    Env,
+    | "FETCH_TIMEOUT_SECONDS"
+    | "RETRY_BASE_SECONDS"
+    | "CIRCUIT_FAILURE_THRESHOLD"
+    | "CIRCUIT_COOLDOWN_SECONDS"
+    | "MIN_PEER_GROUP"
+  >
+>;
+
+/**
+ * The Worker with recording queues: REST calls, queue deliveries and cron ticks go through its
+ * real handlers against the real D1 and KV, but nothing it enqueues moves until the test
+ * delivers it. `vars` replace configuration, e.g. a short fetch timeout.
+ */
+export class Harness {
+  readonly ingest = new RecordingQueue<IngestMessage>();
+  readonly recompute = new RecordingQueue<RecomputeMessage>();
+  readonly env: Env;
+  private nextMessageId = 0;
+
+  constructor(vars: Vars = {}) {
+    this.env = { ...env, ...vars, INGEST_QUEUE: this.ingest, RECOMPUTE_QUEUE: this.recompute };
+  }
+
+  context(): ServiceContext {
+    return createServiceContext(this.env, () => {});
+  }
+
+  async fetch(path: string, init?: RequestInit): Promise<Response> {
+    const execution = createExecutionContext();
+    const response = await worker.fetch(new Request(`https://bench.test${path}`, init), this.env, execution);
+    await waitOnExecutionContext(execution);
+    return response;
+  }
+
+  /** Delivers bodies to the Worker's queue handler as one batch, and answers the outcome. */
+  async deliver(queue: string, bodies: unknown[], attempts = 1): Promise<QueueResult> {
+    const batch = createMessageBatch(
+      queue,
+      bodies.map((body) => ({ id: `msg-${++this.nextMessageId}`, timestamp: new Date(), attempts, body })),
+    );
+    const execution = createExecutionContext();
+    await worker.queue(batch, this.env, execution);
+    return getQueueResult(batch, execution);
+  }
+
+  /** Delivers whatever the recompute queue holds, as the real queue would. */
+  async drainRecompute(): Promise<QueueResult | undefined> {
+    const cells = this.recompute.take();
+    return cells.length > 0 ? this.deliver(QUEUES.recompute, cells) : undefined;
+  }
+
+  /** Runs the Worker's cron handler as the Cron Trigger would at `scheduledTime`. */
+  async tick(scheduledTime: number): Promise<void> {
+    const controller = createScheduledController({ scheduledTime, cron: "*/15 * * * *" });
+    const execution = createExecutionContext();
+    await worker.scheduled(controller, this.env, execution);
+    await waitOnExecutionContext(execution);
+  }
+}
+
+/** Polls `check` until it answers something: for work the real queues do in the background. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
