@@ -8,8 +8,10 @@
  *
  * --update rewrites each ```json block with the values the service returns now, keeping the
  * block's abridged shape: for use after a deliberate change to the sample data.
+ *
+ * It serves scripts/feeds/files on port 8788 meanwhile, as `npm run feeds` does for a reader.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
@@ -123,6 +125,15 @@ function run(kind: "sh" | "ts", command: string): string {
   }
 }
 
+// The refresh example fetches its file from the example feed server, as the README tells readers to run it.
+// A child process, since the examples run synchronously and would block a server in this one.
+const feeds = spawn(fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url)), [
+  fileURLToPath(new URL("./feeds/serve.ts", import.meta.url)),
+]);
+await new Promise((resolve, reject) => {
+  feeds.stdout.once("data", resolve);
+  feeds.once("exit", (code) => reject(new Error(`the feed server exited (${code})`)));
+});
 const update = process.argv.includes("--update");
 const readmePath = new URL("../README.md", import.meta.url);
 const replacements: { at: number; length: number; text: string }[] = [];
@@ -159,5 +170,6 @@ if (update) {
   writeFileSync(readmePath, updated);
   console.log(`README.md: ${replacements.length} JSON blocks refreshed`);
 }
+feeds.kill();
 console.log(`README examples: ${examples.length - failed} passed, ${failed} failed`);
 process.exit(failed > 0 || examples.length === 0 ? 1 : 0);

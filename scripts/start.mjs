@@ -1,4 +1,5 @@
-// `npm start`: migrate the local D1, load the sample data into an empty database, then serve.
+// `npm start`: migrate the local D1, serve, and load the sample data into an empty database
+// through the service's own upload API. Prints "Ready: <url>" once the data is in.
 import { spawn, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +21,6 @@ function run(command, args) {
 }
 
 run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"]);
-run(bin("tsx"), [join("scripts", "sample-data", "load.ts"), "--if-empty"]);
 
 const server = spawn(
   bin("wrangler"),
@@ -34,3 +34,30 @@ const server = spawn(
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));
 server.on("exit", (code, signal) => process.exit(code ?? (signal ? 0 : 1)));
+
+const url = `http://127.0.0.1:${port}`;
+async function healthy() {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(`${url}/health`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`${url}/health did not answer within 150 s`);
+}
+
+// An empty database gets the sample data through the service's own upload path.
+await healthy();
+const load = spawn(bin("tsx"), [join("scripts", "sample-data", "load.ts"), "--url", url, "--if-empty"], {
+  cwd: root,
+  stdio: "inherit",
+});
+load.on("exit", (code) => {
+  if (code !== 0) {
+    console.error("\nLoading the sample data failed; the server keeps running without it.");
+    return;
+  }
+  console.log(`\nReady: ${url}`);
+});

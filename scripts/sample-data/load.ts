@@ -1,101 +1,114 @@
 /**
- * Loads the generated sample data into the local D1: validates it the way ingestion does,
- * aggregates the panel, and writes everything in one SQL file applied by wrangler.
+ * Loads the generated sample data through the running service's own ingestion API, the way an
+ * operator would: registers each source with its column mapping, uploads its file, and waits
+ * until the recompute queue has rebuilt every cell the uploads changed. The invalid rows planted
+ * in the sample show up as rejections in the runs.
  *
- *   tsx scripts/sample-data/load.ts [--if-empty]
+ *   tsx scripts/sample-data/load.ts --url http://127.0.0.1:8787 [--if-empty]
  */
-import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import type { Catalogue, Metric, RevenueRange } from "../../src/domain/catalogue";
-import { loadPanelCsv } from "../../src/ingest/panel";
-import { validateSurveyRow } from "../../src/ingest/validation";
-import { generateSampleData } from "./generate";
-import { buildSeedSql } from "./seed-sql";
+import { parseArgs } from "node:util";
+import type { SourceMapping } from "../../src/domain/catalogue";
+import { generateSampleData, type SampleData } from "./generate";
 
-const root = join(import.meta.dirname, "..", "..");
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
+const { values: args } = parseArgs({
+  options: { url: { type: "string" }, "if-empty": { type: "boolean", default: false } },
+});
+const base = args.url ?? "http://127.0.0.1:8787";
 
-function wranglerJson<T>(sql: string): T[] {
-  const out = execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--json", "--command", sql], {
-    // Any WRANGLER_LOG setting, even "info", makes `--json` print nothing; leave wrangler its default.
-    env: { ...process.env, WRANGLER_LOG: undefined },
-    cwd: root,
-    encoding: "utf8",
-    maxBuffer: 64 * 1024 * 1024,
+interface Run {
+  id: string;
+  status: string;
+  received: number;
+  accepted: number;
+  rejected: number;
+  changedCells: number;
+  recomputedCells: number;
+  rejections: { line: number; reason: string }[];
+}
+
+async function request<T>(path: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(`${base}${path}`, init);
+  const text = await response.text();
+  if (!response.ok) throw new Error(`${init?.method ?? "GET"} ${path}: HTTP ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+const SURVEY_FIELDS = ["metric", "band", "period", "n", "p10", "p25", "p50", "p75", "p90"] as const;
+const identity = (fields: readonly string[]) => Object.fromEntries(fields.map((f) => [f, f]));
+
+/** Each source's file and the mapping that reads it: surveys as CSV of cells, the panel as is. */
+function filesOf(data: SampleData): { id: string; mapping: SourceMapping; csv: string }[] {
+  return data.sources.map((source) => {
+    if (source.kind === "panel") {
+      return {
+        id: source.id,
+        mapping: {
+          columns: {
+            ...identity(["metric", "period", "arr", "value", "industry"]),
+            companyKey: "company_key",
+          },
+        },
+        csv: data.panelCsv,
+      };
+    }
+    const rows = data.surveys
+      .filter((row) => row.sourceId === source.id)
+      .map((row) => SURVEY_FIELDS.map((field) => String(row[field] ?? "")).join(","));
+    return {
+      id: source.id,
+      mapping: { columns: identity(SURVEY_FIELDS) },
+      csv: [SURVEY_FIELDS.join(","), ...rows].join("\n"),
+    };
   });
-  const [first] = JSON.parse(out) as { results: T[] }[];
-  return first?.results ?? [];
 }
 
-function readCatalogue(): Pick<Catalogue, "metrics" | "revenueRanges"> {
-  const metrics = wranglerJson<Record<string, unknown>>("SELECT * FROM metrics ORDER BY sort_order").map(
-    (m): Metric => ({
-      key: String(m.key),
-      name: String(m.name),
-      unit: m.unit as Metric["unit"],
-      direction: m.direction as Metric["direction"],
-      minValue: Number(m.min_value),
-      maxValue: Number(m.max_value),
-      definition: String(m.definition),
-      outlierMethod: m.outlier_method as Metric["outlierMethod"],
-    }),
-  );
-  const revenueRanges = wranglerJson<{ key: string; min_arr: number; max_arr: number | null }>(
-    "SELECT key, min_arr, max_arr FROM revenue_ranges ORDER BY sort_order",
-  ).map((r): RevenueRange => ({ key: r.key, minArr: r.min_arr, maxArr: r.max_arr }));
-  return { metrics, revenueRanges };
+/** Polls a run until the recompute queue has rebuilt every cell it changed. */
+async function recomputed(runId: string, timeoutMs = 180_000): Promise<Run> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await request<Run>(`/api/v1/ingestion/runs/${runId}`);
+    if (run.recomputedCells >= run.changedCells) return run;
+    if (Date.now() > deadline) {
+      throw new Error(`run ${runId}: ${run.recomputedCells} of ${run.changedCells} cells recomputed`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
-const ifEmpty = process.argv.includes("--if-empty");
-const [{ sources } = { sources: 0 }] = wranglerJson<{ sources: number }>(
-  "SELECT COUNT(*) AS sources FROM sources",
-);
-if (ifEmpty && sources > 0) {
-  console.log(`Local database already holds ${sources} sources; sample data not reloaded.`);
+const { sources: existing } = await request<{ sources: unknown[] }>("/api/v1/sources");
+if (args["if-empty"] && existing.length > 0) {
+  console.log(`The local database already holds ${existing.length} sources; sample data not reloaded.`);
   process.exit(0);
 }
 
 const started = performance.now();
 const data = generateSampleData();
-const catalogue: Catalogue = { ...readCatalogue(), sources: [] };
-const panel = loadPanelCsv(data.panelCsv, catalogue);
-const surveyRejections = data.surveys.flatMap((row, i) => {
-  const rejection = validateSurveyRow(row, i + 1, catalogue);
-  return rejection ? [{ sourceId: row.sourceId, ...rejection }] : [];
-});
-const rejectedSurveyLines = new Set(surveyRejections.map((r) => `${r.sourceId}:${r.line}`));
-const surveys = data.surveys.filter((row, i) => !rejectedSurveyLines.has(`${row.sourceId}:${i + 1}`));
+const runs: { id: string; run: Run }[] = [];
+for (const file of filesOf(data)) {
+  const source = data.sources.find((s) => s.id === file.id)!;
+  await request("/api/v1/sources", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ id: source.id, name: source.name, kind: source.kind, mapping: file.mapping }),
+  });
+  const run = await request<Run>(`/api/v1/sources/${file.id}/uploads`, {
+    method: "POST",
+    headers: { "Content-Type": "text/csv" },
+    body: file.csv,
+  });
+  runs.push({ id: file.id, run: await recomputed(run.id) });
+}
 
-const sql = buildSeedSql({
-  sources: data.sources,
-  surveys,
-  panelSourceId: data.panelSourceId,
-  panel,
-  surveyRejections,
-  loadedAt: new Date().toISOString(),
-});
-const file = join(root, ".sample-data", "seed.sql");
-mkdirSync(join(root, ".sample-data"), { recursive: true });
-writeFileSync(file, sql);
-
-execFileSync(wrangler, ["d1", "execute", "DB", "--local", "--file", file], { cwd: root, stdio: "ignore" });
-// The data version changed; drop the mirrored copy so readers fetch the new one from D1.
-execFileSync(wrangler, ["kv", "key", "delete", "data-version", "--binding", "CACHE", "--local"], {
-  cwd: root,
-  stdio: "ignore",
-});
-
-const outliers = panel.observations.filter((o) => o.isOutlier).length;
 console.log(
   [
-    "Loaded the SAMPLE data set (fictional sources; not real benchmarks):",
-    `  ${data.sources.length} sources, ${surveys.length} survey cells, ${panel.summaries.length} panel cells`,
-    `  panel: ${panel.observations.length} observations accepted (${outliers} flagged as outliers), ${panel.rejections.length} rows rejected`,
-    ...panel.rejections.slice(0, 5).map((r) => `    line ${r.line}: ${r.reason}`),
-    panel.rejections.length > 5 ? `    … GET /api/v1/sources shows the rejected-row counts` : "",
+    "Loaded the SAMPLE data set (fictional sources; not real benchmarks) through POST /api/v1/sources/:id/uploads:",
+    ...runs.map(
+      ({ id, run }) =>
+        `  ${id}: ${run.status}, ${run.received} rows received, ${run.accepted} accepted, ${run.rejected} rejected, ` +
+        `${run.changedCells} panel cells recomputed (run ${run.id})`,
+    ),
+    ...runs.flatMap(({ run }) => run.rejections.slice(0, 2).map((r) => `    line ${r.line}: ${r.reason}`)),
+    "  GET /api/v1/ingestion/runs shows every run with its rejections",
     `  in ${((performance.now() - started) / 1000).toFixed(1)} s`,
-  ]
-    .filter(Boolean)
-    .join("\n"),
+  ].join("\n"),
 );
