@@ -555,6 +555,32 @@ describe("poison messages and the dead-letter queue", () => {
   });
 });
 
+describe("changing a source's url", () => {
+  it("makes it due at once and starts it with a closed circuit", async () => {
+    const { id } = await panelSource({ interval: 60 });
+    await env.DB.prepare(
+      `UPDATE sources SET circuit_state = 'open', consecutive_failures = 7, circuit_opened_at = ?,
+         next_refresh_at = ? WHERE id = ?`,
+    )
+      .bind("2026-11-29T00:00:00.000Z", "2026-11-29T05:00:00.000Z", id)
+      .run();
+    const response = await harness.fetch(`/api/v1/sources/${id}`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ url: "https://feeds.example.test/moved.csv" }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      url: "https://feeds.example.test/moved.csv",
+      circuitState: "closed",
+      consecutiveFailures: 0,
+      circuitOpenedAt: null,
+      nextTrialAt: null,
+      nextRefreshAt: null,
+    });
+  });
+});
+
 describe("POST /api/v1/sources/:id/refresh", () => {
   it("answers 404, and 422 for a source without a url or a paused one", async () => {
     expect((await harness.fetch("/api/v1/sources/nope/refresh", { method: "POST" })).status).toBe(404);
