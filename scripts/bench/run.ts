@@ -8,14 +8,19 @@
  * loopback: the REST routes against the bare worker, and the ranking over Connect RPC (binary
  * protobuf) against the same ranking over REST. Targets run in interleaved rounds and each figure
  * is the median of the rounds, because a small, noisy machine drifts over a run and a single
- * back-to-back pass would bias whichever target came last.
+ * back-to-back pass would bias whichever target came last. Last, on the same service, a
+ * 100,000-row panel upload beside the same rows loaded into plain SQLite (scripts/bench/upload.ts).
+ *
+ * Arguments select parts (all four when none is given), and a run of some parts replaces only
+ * their sections of bench/results.json:
+ *   npm run bench -- [stats-kernel] [recompute] [http] [upload]
  *
  * Exit code: 0 when the run completed (goals are reported as PASS/MISS, not enforced);
  * 1 when it could not be measured (a server did not start, any request failed, the RPC and REST
- * rankings disagreed, the stats kernel and numpy computed different figures, or the recompute's
- * aggregates failed their checks).
+ * rankings disagreed, the stats kernel and numpy computed different figures, the recompute's
+ * aggregates failed their checks, or the upload did not accept every row).
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { create, fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
@@ -39,6 +44,7 @@ import {
 } from "../lib/local-server";
 import { describeRecompute, printRecomputeSummary, runRecomputeBench } from "./recompute";
 import { describeStatsKernelGoal, printStatsKernelTable, runStatsKernelBench } from "./stats-kernel";
+import { describeUpload, runUploadBench } from "./upload";
 
 const RESULTS_FILE = path.join(REPO_ROOT, "bench/results.json");
 const BARE_WORKER_CONFIG = path.join(REPO_ROOT, "scripts/bench/wrangler.bare.toml");
@@ -342,74 +348,144 @@ function evaluateGoal(name: GoalTarget, summary: TargetSummary): GoalResult {
 
 // ---------------------------------------------------------------------------------------------
 
+const PARTS = ["stats-kernel", "recompute", "http", "upload"] as const;
+type Part = (typeof PARTS)[number];
+
+function selectParts(args: string[]): Set<Part> {
+  for (const arg of args) {
+    if (!(PARTS as readonly string[]).includes(arg)) {
+      throw new Error(`unknown part "${arg}"; the parts are ${PARTS.join(", ")}`);
+    }
+  }
+  return new Set(args.length === 0 ? PARTS : (args as Part[]));
+}
+
+/** A run of every part writes the file anew; a run of some parts replaces only their sections. */
+async function writeResults(sections: Record<string, unknown>, everyPart: boolean): Promise<void> {
+  let results = sections;
+  if (!everyPart) {
+    const previous = await readFile(RESULTS_FILE, "utf8").then(
+      (text) => JSON.parse(text) as Record<string, unknown>,
+      () => ({}),
+    );
+    results = { ...previous, ...sections };
+  }
+  await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
+  await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nWrote ${path.relative(REPO_ROOT, RESULTS_FILE)}`);
+}
+
 async function main(): Promise<void> {
+  const parts = selectParts(process.argv.slice(2));
+  const sections: Record<string, unknown> = {};
+  const closingLines: string[] = [];
+
   // Before any server starts, so that load does not share the CPU with the kernel timings.
-  const statsKernel = await runStatsKernelBench();
-  printStatsKernelTable(statsKernel);
-  console.log("");
+  if (parts.has("stats-kernel")) {
+    const statsKernel = await runStatsKernelBench();
+    printStatsKernelTable(statsKernel);
+    console.log("");
+    sections.statsKernel = statsKernel;
+    closingLines.push(describeStatsKernelGoal(statsKernel));
+  }
   // Also before the servers, in .wrangler/bench-state: the service's .wrangler/state is not touched.
-  const recompute = await runRecomputeBench();
-  printRecomputeSummary(recompute);
-  console.log("");
+  if (parts.has("recompute")) {
+    const recompute = await runRecomputeBench();
+    printRecomputeSummary(recompute);
+    console.log("");
+    sections.recompute = recompute;
+    closingLines.push(describeRecompute(recompute));
+  }
 
-  const [servicePort = 0, barePort = 0, bareInspectorPort = 0] = await findFreePorts(3);
-  const targets = defineTargets(barePort, servicePort);
-
-  console.log(`Starting the service (port ${servicePort}) and the bare worker (port ${barePort})...`);
-  const service = startService(servicePort);
-  const bare = startBareWorker(barePort, bareInspectorPort);
-  try {
-    await Promise.all([
-      waitUntilServing(service, `http://${LOOPBACK}:${servicePort}/health`, SERVICE_START_TIMEOUT_MS),
-      waitUntilServing(bare, targets.bare.url, BARE_START_TIMEOUT_MS),
-    ]);
-    await checkTargetsAnswer(Object.values(targets));
-    await checkCacheIsHit(targets.cachedGet);
-    await checkRpcMatchesRest(targets.ranking, targets.rpcRanking);
+  if (parts.has("http") || parts.has("upload")) {
+    const http = parts.has("http");
+    const [servicePort = 0, barePort = 0, bareInspectorPort = 0] = await findFreePorts(3);
+    const serviceUrl = `http://${LOOPBACK}:${servicePort}`;
+    const targets = defineTargets(barePort, servicePort);
 
     console.log(
-      `Load: ${LOAD.connections} connections, ${LOAD.rounds} interleaved rounds of ` +
-        `${LOAD.durationSeconds} s per target after a ${LOAD.warmupSeconds} s warm-up each.`,
+      `Starting the service (port ${servicePort})${http ? ` and the bare worker (port ${barePort})` : ""}...`,
     );
-    const roundsByTarget = await measureInRounds(Object.values(targets));
+    const service = startService(servicePort);
+    const bare = http ? startBareWorker(barePort, bareInspectorPort) : undefined;
+    try {
+      await Promise.all([
+        waitUntilServing(service, `${serviceUrl}/health`, SERVICE_START_TIMEOUT_MS),
+        bare && waitUntilServing(bare, targets.bare.url, BARE_START_TIMEOUT_MS),
+      ]);
 
-    const summaries: Record<TargetName, TargetSummary> = {
-      bare: summarize(targets.bare, roundsByTarget, []),
-      cachedGet: summarize(targets.cachedGet, roundsByTarget, ["ratioToBare"]),
-      ranking: summarize(targets.ranking, roundsByTarget, ["ratioToBare"]),
-      rpcRanking: summarize(targets.rpcRanking, roundsByTarget, ["ratioToBare", "ratioToRestRanking"]),
-    };
+      if (http) {
+        await checkTargetsAnswer(Object.values(targets));
+        await checkCacheIsHit(targets.cachedGet);
+        await checkRpcMatchesRest(targets.ranking, targets.rpcRanking);
 
-    printTable(summaries);
-    console.log("");
-    const goals: Record<GoalTarget, GoalResult> = {
-      cachedGet: evaluateGoal("cachedGet", summaries.cachedGet),
-      ranking: evaluateGoal("ranking", summaries.ranking),
-      rpcRanking: evaluateGoal("rpcRanking", summaries.rpcRanking),
-    };
-    console.log(describeStatsKernelGoal(statsKernel));
-    console.log(describeRecompute(recompute));
+        console.log(
+          `Load: ${LOAD.connections} connections, ${LOAD.rounds} interleaved rounds of ` +
+            `${LOAD.durationSeconds} s per target after a ${LOAD.warmupSeconds} s warm-up each.`,
+        );
+        const roundsByTarget = await measureInRounds(Object.values(targets));
 
-    const results = {
-      measuredAt: new Date().toISOString(),
-      node: process.version,
-      machine: {
-        cpus: os.cpus().length,
-        cpuModel: os.cpus()[0]?.model ?? "unknown",
-        platform: os.platform(),
-      },
-      config: { ...LOAD },
-      targets: summaries,
-      goals,
-      statsKernel,
-      recompute,
-    };
-    await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-    await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-    console.log(`\nWrote ${path.relative(REPO_ROOT, RESULTS_FILE)}`);
-  } finally {
-    await Promise.all([service.stop(), bare.stop()]);
+        const summaries: Record<TargetName, TargetSummary> = {
+          bare: summarize(targets.bare, roundsByTarget, []),
+          cachedGet: summarize(targets.cachedGet, roundsByTarget, ["ratioToBare"]),
+          ranking: summarize(targets.ranking, roundsByTarget, ["ratioToBare"]),
+          rpcRanking: summarize(targets.rpcRanking, roundsByTarget, ["ratioToBare", "ratioToRestRanking"]),
+        };
+
+        printTable(summaries);
+        console.log("");
+        const goals: Record<GoalTarget, GoalResult> = {
+          cachedGet: evaluateGoal("cachedGet", summaries.cachedGet),
+          ranking: evaluateGoal("ranking", summaries.ranking),
+          rpcRanking: evaluateGoal("rpcRanking", summaries.rpcRanking),
+        };
+        Object.assign(sections, {
+          measuredAt: new Date().toISOString(),
+          node: process.version,
+          machine: {
+            cpus: os.cpus().length,
+            cpuModel: os.cpus()[0]?.model ?? "unknown",
+            platform: os.platform(),
+          },
+          config: { ...LOAD },
+          targets: summaries,
+          goals,
+        });
+      }
+
+      // After the load: an upload moves the data version and leaves a recompute behind it.
+      if (parts.has("upload")) {
+        if (http) console.log("");
+        const upload = await runUploadBench(serviceUrl).catch((error: unknown) => {
+          // A 500 says little by itself; the Worker's log says why.
+          const message = error instanceof Error ? error.message : String(error);
+          throw new Error(`${message}\nThe service's last output:\n${service.outputTail()}`);
+        });
+        sections.upload = upload;
+        closingLines.push(describeUpload(upload));
+      }
+    } finally {
+      await Promise.all([service.stop(), bare?.stop()]);
+    }
   }
+
+  for (const line of closingLines) console.log(line);
+  // Sections in the order a full run has always written them.
+  const ordered = [
+    "measuredAt",
+    "node",
+    "machine",
+    "config",
+    "targets",
+    "goals",
+    "statsKernel",
+    "recompute",
+    "upload",
+  ];
+  await writeResults(
+    Object.fromEntries(ordered.filter((key) => key in sections).map((key) => [key, sections[key]])),
+    parts.size === PARTS.length,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -456,7 +456,7 @@ function generateSurveys(root: Prng): SurveyRecord[] {
 // Panel
 
 const PANEL_COMPANIES = 2400;
-const PANEL_HEADER = "company_key,metric,period,arr,industry,value";
+export const PANEL_HEADER = "company_key,metric,period,arr,industry,value";
 const M = METRICS.length;
 const Y = YEARS.length;
 const GROWTH = METRICS.findIndex((m) => m.key === "arr_growth");
@@ -667,6 +667,34 @@ function generatePanelCsv(root: Prng): string {
     }
   }
   return `${chunks.join("\n")}\n`;
+}
+
+/** One valid row of the sample panel: its line under PANEL_HEADER, and what validation rules look at. */
+export interface PanelRow {
+  line: string;
+  metric: string;
+  arr: number;
+  value: number;
+}
+
+/**
+ * The sample panel's valid rows in file order, without the planted invalid rows (the planted
+ * outliers are valid and stay): for a file that validation must accept whole.
+ */
+export function* validPanelRows(seed: number = SAMPLE_SEED): Generator<PanelRow> {
+  // The same streams as generatePanelCsv, so these are the sample panel's own rows.
+  const root = new Prng(seed);
+  const panel = simulatePanel(root.fork("panel:companies"), new Set());
+  plantOutliers(root.fork("panel:outliers"), panel);
+  for (let index = 0; index < PANEL_COMPANIES * Y * M; index++) {
+    const y = Math.floor(index / M) % Y;
+    yield {
+      line: validRow(panel, index),
+      metric: METRICS[index % M]!.key,
+      arr: panel.companies[Math.floor(index / (M * Y))]!.arr[y]!,
+      value: panel.values[index]!,
+    };
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

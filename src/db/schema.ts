@@ -200,46 +200,20 @@ export const ingestionRuns = sqliteTable(
 );
 
 /**
- * Accepted rows of a run waiting to be swapped in: a run that dies before the swap leaves the
- * live tables untouched. Keyed like the live tables, plus the run.
+ * Accepted rows of a run waiting to be swapped in, a JSON array per chunk: a run that dies before
+ * the swap leaves the live tables untouched.
  */
-export const stagedObservations = sqliteTable(
-  "staged_observations",
+export const stagedChunks = sqliteTable(
+  "staged_chunks",
   {
     runId: text("run_id")
       .notNull()
       .references(() => ingestionRuns.id, { onDelete: "cascade" }),
-    sourceId: text("source_id").notNull(),
-    metricKey: text("metric_key").notNull(),
-    period: text("period").notNull(),
-    companyKey: text("company_key").notNull(),
-    value: real("value").notNull(),
-    arr: real("arr").notNull(),
-    bandKey: text("band_key").notNull(),
-    industry: text("industry"),
+    seq: integer("seq").notNull(),
+    /** Observations of a panel or cells of a survey, as ingest/staging.ts writes and reads them. */
+    rows: text("rows").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.runId, t.sourceId, t.metricKey, t.period, t.companyKey] })],
-);
-
-export const stagedSummaries = sqliteTable(
-  "staged_summaries",
-  {
-    runId: text("run_id")
-      .notNull()
-      .references(() => ingestionRuns.id, { onDelete: "cascade" }),
-    sourceId: text("source_id").notNull(),
-    metricKey: text("metric_key").notNull(),
-    bandKey: text("band_key").notNull(),
-    period: text("period").notNull(),
-    periodOrder: integer("period_order").notNull(),
-    n: integer("n").notNull(),
-    p10: real("p10"),
-    p25: real("p25").notNull(),
-    p50: real("p50").notNull(),
-    p75: real("p75").notNull(),
-    p90: real("p90"),
-  },
-  (t) => [primaryKey({ columns: [t.runId, t.metricKey, t.bandKey, t.period, t.sourceId] })],
+  (t) => [primaryKey({ columns: [t.runId, t.seq] })],
 );
 
 /** Queue messages that exhausted their retries, kept so an operator can see and replay them. */

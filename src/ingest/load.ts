@@ -1,22 +1,15 @@
-import { and, eq, isNull, ne, or } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { rejectedRows, sources } from "../db/schema";
 import type { Catalogue, Source } from "../domain/catalogue";
 import type { CsvRecord } from "./csv";
-import {
-  type Cell,
-  changedCells,
-  countUnchanged,
-  stageObservations,
-  stageRejections,
-  stageSummaries,
-  swapStatements,
-} from "./staging";
+import { type Cell, stageChunk, stagedChanges, stageRejections, swapStatements } from "./staging";
 import { SourceRowReader, type StagedSummary } from "./upload";
 import type { Observation, Rejection, RulesByMetric } from "./validation";
 
-/** Rows held in memory before they are written to staging: bounds memory on files of any size. */
-const FLUSH_ROWS = 2000;
+/**
+ * Rows held in memory before they are staged as one chunk: bounds memory on files of any size,
+ * and keeps each chunk's JSON (about 150 bytes a row) well inside D1's limits on a value.
+ */
+const CHUNK_ROWS = 2000;
 
 export interface LoadCounts {
   received: number;
@@ -29,7 +22,6 @@ export interface LoadCounts {
 export interface LoadResult extends LoadCounts {
   /** Panel cells whose aggregates must be rebuilt; always empty for surveys, which carry their own. */
   changedCells: Cell[];
-  loadedAt: string;
 }
 
 /**
@@ -50,16 +42,14 @@ export async function loadRecords(
 ): Promise<LoadResult> {
   const reader = new SourceRowReader(source, catalogue, rules);
   const startedAt = new Date().toISOString();
-  let observations: Observation[] = [];
-  let summaries: StagedSummary[] = [];
+  let accepted: Observation[] | StagedSummary[] = [];
   let rejections: Rejection[] = [];
+  let chunks = 0;
 
   const flush = async () => {
-    if (observations.length > 0) await stageObservations(db, runId, source.id, observations);
-    if (summaries.length > 0) await stageSummaries(db, runId, source.id, summaries);
+    if (accepted.length > 0) await stageChunk(db, runId, chunks++, accepted);
     if (rejections.length > 0) await stageRejections(db, source.id, runId, rejections, startedAt);
-    observations = [];
-    summaries = [];
+    accepted = [];
     rejections = [];
   };
 
@@ -67,36 +57,33 @@ export async function loadRecords(
     for (const record of batch) {
       counts.received++;
       const row = reader.read(record);
-      if (row.kind === "observation") observations.push(row.row);
-      else if (row.kind === "summary") summaries.push(row.row);
-      else rejections.push(row.rejection);
-      if (row.kind === "rejection") counts.rejected++;
-      else counts.accepted++;
+      if (row.kind === "rejection") {
+        rejections.push(row.rejection);
+        counts.rejected++;
+      } else {
+        // A reader yields rows of its source's kind only.
+        (accepted as (Observation | StagedSummary)[]).push(row.row);
+        counts.accepted++;
+      }
     }
-    if (observations.length + summaries.length + rejections.length >= FLUSH_ROWS) await flush();
+    if (accepted.length >= CHUNK_ROWS || rejections.length >= CHUNK_ROWS) await flush();
   }
   await flush();
 
-  counts.unchanged = await countUnchanged(db, runId, source.kind);
-  const cells = source.kind === "panel" ? await changedCells(db, runId) : [];
+  const { unchanged, changedCells } = await stagedChanges(db, runId, source.id, source.kind);
+  counts.unchanged = unchanged;
   const loadedAt = new Date().toISOString();
-  const [swapFirst, ...swapRest] = swapStatements(db, runId, source.kind);
-  await db.batch([
-    swapFirst!,
-    ...swapRest,
+  const client = db.$client;
+  await client.batch([
+    ...swapStatements(client, runId, source.id, source.kind),
     // The source's rejections are those of its latest completed run.
-    db
-      .delete(rejectedRows)
-      .where(
-        and(
-          eq(rejectedRows.sourceId, source.id),
-          or(isNull(rejectedRows.runId), ne(rejectedRows.runId, runId)),
-        ),
-      ),
+    client
+      .prepare("DELETE FROM rejected_rows WHERE source_id = ? AND (run_id IS NULL OR run_id != ?)")
+      .bind(source.id, runId),
     // A file whose every row was refused loaded nothing: the data is as old as it was.
     ...(counts.accepted > 0
-      ? [db.update(sources).set({ lastUpdated: loadedAt }).where(eq(sources.id, source.id))]
+      ? [client.prepare("UPDATE sources SET last_updated = ? WHERE id = ?").bind(loadedAt, source.id)]
       : []),
   ]);
-  return { ...counts, changedCells: cells, loadedAt };
+  return { ...counts, changedCells };
 }

@@ -12,6 +12,8 @@ import { QUANTILE_KEYS } from "../stats";
 /** Smallest sample a published survey cell may claim unless the metric's rules say otherwise. */
 export const MIN_SURVEY_N = DEFAULT_MIN_N;
 const COMPANY_KEY_PATTERN = /^[A-Za-z0-9_-]{4,64}$/;
+/** An industry is a short label; a longer one is a mapping mistake, such as a notes column. */
+const MAX_INDUSTRY_LENGTH = 64;
 
 export interface Rejection {
   line: number;
@@ -94,8 +96,11 @@ export function validateObservation(
   const firstLine = seen.get(naturalKey);
   if (firstLine !== undefined)
     return reject(`duplicate of line ${firstLine} (same company, metric and period)`);
-  seen.set(naturalKey, line);
   const industry = record.industry?.trim() || null;
+  if (industry !== null && industry.length > MAX_INDUSTRY_LENGTH) {
+    return reject(`industry is longer than ${MAX_INDUSTRY_LENGTH} characters`);
+  }
+  seen.set(naturalKey, line);
   return {
     ok: true,
     row: { companyKey, metricKey: metric.key, period: period.key, value, arr, bandKey: band.key, industry },

@@ -116,10 +116,15 @@ export async function executeRun(
       await rulesByMetric(ctx),
       counts,
     );
-    const { changedCells, loadedAt } = result;
+    const { changedCells } = result;
     await ctx.db
       .update(ingestionRuns)
-      .set({ ...counts, ...outcomeOf(result), changedCells: changedCells.length, finishedAt: loadedAt })
+      .set({
+        ...counts,
+        ...outcomeOf(result),
+        changedCells: changedCells.length,
+        finishedAt: new Date().toISOString(),
+      })
       .where(eq(ingestionRuns.id, runId));
     await ctx.cache.bumpDataVersion();
     await queueRecompute(ctx, runId, changedCells);

@@ -149,7 +149,7 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       },
     ]);
     // Staging is emptied by the swap.
-    expect(await rows("SELECT COUNT(*) AS n FROM staged_observations")).toEqual([{ n: 0 }]);
+    expect(await rows("SELECT COUNT(*) AS n FROM staged_chunks")).toEqual([{ n: 0 }]);
     const source = (await (await call("/api/v1/sources/up-panel")).json()) as { lastUpdated: string | null };
     expect(source.lastUpdated).not.toBeNull();
   });

@@ -22,8 +22,7 @@ describe("migrations", () => {
       "rejected_rows",
       "revenue_ranges",
       "sources",
-      "staged_observations",
-      "staged_summaries",
+      "staged_chunks",
       "summaries",
     ]);
     expect(await names("index")).toEqual([

@@ -8,6 +8,7 @@ import {
   waitOnExecutionContext,
 } from "cloudflare:test";
 import worker from "../../src";
+import type { Database } from "../../src/db/client";
 import type { Env } from "../../src/env";
 import { type IngestMessage, QUEUES, type RecomputeMessage } from "../../src/jobs/messages";
 import { createServiceContext, type ServiceContext } from "../../src/service/context";
@@ -113,4 +114,31 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * The database, except that every batch fails, through drizzle or the raw D1 client, as a D1
+ * outage mid-run would; single statements still work.
+ */
+export function failingBatches(database: Database): Database {
+  const fail = () => Promise.reject(new Error("D1 went away"));
+  const client = new Proxy(database.$client, {
+    get: (target, property) => (property === "batch" ? fail : Reflect.get(target, property, target)),
+  });
+  return new Proxy(database, {
+    get(target, property, receiver) {
+      if (property === "batch") return fail;
+      if (property === "$client") return client;
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+
+/** Chunks waiting in staging, of one run or of every run. */
+export async function stagedChunkCount(runId?: string): Promise<number> {
+  const statement =
+    runId === undefined
+      ? env.DB.prepare("SELECT COUNT(*) AS n FROM staged_chunks")
+      : env.DB.prepare("SELECT COUNT(*) AS n FROM staged_chunks WHERE run_id = ?").bind(runId);
+  return (await statement.first<{ n: number }>())!.n;
 }

@@ -53,6 +53,7 @@ describe("panel load", () => {
     "co_2003,ndr,2024,1,x,n/a",
     "co_2004,ndr,2024,1,x,301",
     "co_2005,ndr,2024,2000000,x,110",
+    `co_2006,ndr,2024,2000000,${"i".repeat(65)},110`,
   ];
   const load = loadPanelCsv(`${header}\n${rows.join("\n")}\n`, catalogue);
 
@@ -65,6 +66,7 @@ describe("panel load", () => {
       { line: 16, reason: 'arr "-1" is not a number ≥ 0' },
       { line: 17, reason: 'value "n/a" is not a finite number' },
       { line: 18, reason: "value 301 is outside ndr's valid range [0, 300]" },
+      { line: 20, reason: "industry is longer than 64 characters" },
     ]);
   });
 

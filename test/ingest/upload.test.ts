@@ -8,7 +8,7 @@ import { SourceRowReader } from "../../src/ingest/upload";
 import { getCatalogue } from "../../src/service/catalogue";
 import type { ServiceContext } from "../../src/service/context";
 import { findUploadTarget, uploadToSource } from "../../src/service/ingestion";
-import { Harness } from "../helpers/jobs";
+import { failingBatches, Harness, stagedChunkCount } from "../helpers/jobs";
 import { db, seed } from "../helpers/seed";
 
 const SOURCE = {
@@ -27,14 +27,6 @@ function contextWith(database: Database): ServiceContext {
 }
 
 const streamOf = (text: string) => new Blob([text]).stream();
-
-/** The real database, except that every batch fails, as a D1 outage mid-run would. */
-const failingBatches = new Proxy(db, {
-  get(target, property, receiver) {
-    if (property === "batch") return () => Promise.reject(new Error("D1 went away"));
-    return Reflect.get(target, property, receiver);
-  },
-});
 
 const csv = (values: number[]) =>
   ["company,metric,year,arr,value", ...values.map((v, i) => `co_${i}x,grr,2024,2000000,${v}`)].join("\n");
@@ -63,7 +55,11 @@ describe("uploadToSource", () => {
 
     // The catalogue is read in a batch too: cache it first, so the swap is what fails.
     await getCatalogue(ctx);
-    const run = await uploadToSource(contextWith(failingBatches), source, streamOf(csv([90, 91, 92, 93])));
+    const run = await uploadToSource(
+      contextWith(failingBatches(db)),
+      source,
+      streamOf(csv([90, 91, 92, 93])),
+    );
     expect(run).toMatchObject({
       status: "failed",
       received: 4,
@@ -77,7 +73,7 @@ describe("uploadToSource", () => {
       (await env.DB.prepare("SELECT * FROM summaries WHERE source_id = 'drop-panel'").all()).results,
     ).toEqual(summaryBefore.results);
     // What the failed run staged is discarded.
-    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM staged_observations").first()).toEqual({ n: 0 });
+    expect(await stagedChunkCount()).toBe(0);
   });
 
   it("fails a run whose every row is rejected, changing nothing", async () => {
