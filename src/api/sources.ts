@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app";
+import { SOURCE_MEDIA_TYPES } from "../domain/catalogue";
 import { findUploadTarget, uploadToSource } from "../service/ingestion";
 import { requestRefresh } from "../service/refresh";
 import { createSourceRequest, MAX_UPLOAD_BYTES, updateSourceRequest } from "../service/requests";
@@ -15,8 +16,6 @@ import {
 import { bodyStream, parseJsonBody, parseQuery } from "./validation";
 
 /** What an upload's Content-Type must be for the source's registered format. */
-const UPLOAD_MEDIA_TYPES = { csv: "text/csv", json: "application/json" } as const;
-
 const rejectionsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
@@ -43,7 +42,7 @@ export const sourceRoutes = new Hono<AppEnv>()
   })
   .post("/:id/uploads", async (c) => {
     const source = await findUploadTarget(c.var.services, c.req.param("id"));
-    const body = bodyStream(c, UPLOAD_MEDIA_TYPES[source.format], MAX_UPLOAD_BYTES);
+    const body = bodyStream(c, SOURCE_MEDIA_TYPES[source.format], MAX_UPLOAD_BYTES);
     const run = await uploadToSource(c.var.services, source, body);
     return c.json(run, 201, { Location: `/api/v1/ingestion/runs/${run.id}` });
   })

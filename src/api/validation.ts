@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { z } from "zod";
-import { invalidArgument, ServiceError } from "../domain/errors";
+import { invalidArgument, payloadTooLarge, ServiceError } from "../domain/errors";
 import { MAX_BODY_BYTES } from "../service/requests";
 
 function toServiceError(
@@ -41,9 +41,6 @@ function requireMediaType(c: Context, mediaType: string) {
   }
 }
 
-const tooLarge = (limit: number) =>
-  new ServiceError("payload_too_large", "payload-too-large", `The body exceeds ${limit} bytes.`);
-
 /** Reads a text body of one media type: 415 for another, 413 past `limit` bytes, 400 when not UTF-8. */
 export async function readTextBody(c: Context, mediaType: string, limit: number): Promise<string> {
   requireMediaType(c, mediaType);
@@ -56,7 +53,7 @@ export async function readTextBody(c: Context, mediaType: string, limit: number)
  */
 export function bodyStream(c: Context, mediaType: string, limit: number): ReadableStream<Uint8Array> {
   requireMediaType(c, mediaType);
-  if (Number(c.req.header("Content-Length")) > limit) throw tooLarge(limit);
+  if (Number(c.req.header("Content-Length")) > limit) throw payloadTooLarge(limit);
   return c.req.raw.body ?? new Blob([]).stream();
 }
 
@@ -78,7 +75,7 @@ export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T):
 
 /** Streams the body and stops at the limit, so a huge or lying Content-Length costs nothing. */
 async function readLimitedText(request: Request, limit: number): Promise<string> {
-  if (Number(request.headers.get("Content-Length")) > limit) throw tooLarge(limit);
+  if (Number(request.headers.get("Content-Length")) > limit) throw payloadTooLarge(limit);
   if (!request.body) return "";
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -89,7 +86,7 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
     size += value.byteLength;
     if (size > limit) {
       await reader.cancel();
-      throw tooLarge(limit);
+      throw payloadTooLarge(limit);
     }
     chunks.push(value);
   }

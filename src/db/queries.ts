@@ -89,10 +89,12 @@ export async function loadCell(
     .orderBy(asc(summaries.sourceId));
 }
 
+/** Rejected rows per source: those of its latest completed run. */
 export async function rejectedRowCounts(db: Database): Promise<Map<string, number>> {
   const rows = await db
     .select({ sourceId: rejectedRows.sourceId, rejected: count() })
     .from(rejectedRows)
+    .innerJoin(sources, and(eq(sources.id, rejectedRows.sourceId), eq(sources.lastRunId, rejectedRows.runId)))
     .groupBy(rejectedRows.sourceId);
   return new Map(rows.map((r) => [r.sourceId, r.rejected]));
 }
@@ -114,10 +116,12 @@ export async function incrementDataVersion(db: Database): Promise<string> {
   return String(row!.value);
 }
 
+/** The rejections of a source's latest completed run, by line. */
 export async function listRejectedRows(db: Database, sourceId: string, limit: number) {
   return db
     .select({ line: rejectedRows.line, reason: rejectedRows.reason, rejectedAt: rejectedRows.rejectedAt })
     .from(rejectedRows)
+    .innerJoin(sources, and(eq(sources.id, rejectedRows.sourceId), eq(sources.lastRunId, rejectedRows.runId)))
     .where(eq(rejectedRows.sourceId, sourceId))
     .orderBy(asc(rejectedRows.line))
     .limit(limit);

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { DEFAULT_MIN_N, type SourceMapping } from "../domain/catalogue";
+import { type Cell, DEFAULT_MIN_N, type SourceMapping } from "../domain/catalogue";
 
 export const metrics = sqliteTable(
   "metrics",
@@ -54,6 +54,8 @@ export const sources = sqliteTable("sources", {
   circuitOpenedAt: text("circuit_opened_at"),
   lastError: text("last_error"),
   lastErrorAt: text("last_error_at"),
+  /** The latest run that completed: its rejections are the source's. */
+  lastRunId: text("last_run_id"),
 });
 
 /** What ingestion accepts per metric; a missing row or column means the catalogue's default. */
@@ -195,6 +197,8 @@ export const ingestionRuns = sqliteTable(
     changedCells: integer("changed_cells").notNull().default(0),
     /** Of those, the cells the recompute queue has rebuilt so far. */
     recomputedCells: integer("recomputed_cells").notNull().default(0),
+    /** The changed cells themselves, so a recompute that was never queued can be sent again. */
+    changedCellList: text("changed_cell_list", { mode: "json" }).$type<Cell[]>(),
   },
   (t) => [index("ingestion_runs_source").on(t.sourceId, t.startedAt)],
 );
@@ -216,7 +220,7 @@ export const stagedChunks = sqliteTable(
   (t) => [primaryKey({ columns: [t.runId, t.seq] })],
 );
 
-/** Queue messages that exhausted their retries, kept so an operator can see and replay them. */
+/** Queue messages that exhausted their retries, kept so an operator can see what failed. */
 export const deadLetters = sqliteTable("dead_letters", {
   messageId: text("message_id").primaryKey(),
   queue: text("queue").notNull(),

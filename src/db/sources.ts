@@ -1,4 +1,4 @@
-import { asc, count, eq } from "drizzle-orm";
+import { and, asc, count, eq } from "drizzle-orm";
 import type { Source } from "../domain/catalogue";
 import type { Database } from "./client";
 import { rejectedRows, sources } from "./schema";
@@ -37,10 +37,12 @@ export async function deleteSource(db: Database, id: string): Promise<boolean> {
   return deleted.length > 0;
 }
 
+/** Rejected rows of the source's latest completed run. */
 export async function countRejectedRows(db: Database, sourceId: string): Promise<number> {
   const [row] = await db
     .select({ rejected: count() })
     .from(rejectedRows)
+    .innerJoin(sources, and(eq(sources.id, rejectedRows.sourceId), eq(sources.lastRunId, rejectedRows.runId)))
     .where(eq(rejectedRows.sourceId, sourceId));
   return row?.rejected ?? 0;
 }

@@ -5,6 +5,9 @@ export type MetricUnit = "percent" | "ratio" | "months" | "multiple";
 export type SourceKind = "survey" | "panel";
 export type SourceFormat = "csv" | "json";
 
+/** The media type of each format, for uploads and for the Accept header of fetches. */
+export const SOURCE_MEDIA_TYPES: Record<SourceFormat, string> = { csv: "text/csv", json: "application/json" };
+
 /** Our fields that a source's columns can map to. */
 export const SOURCE_FIELDS = [
   "metric",
@@ -40,6 +43,13 @@ export interface Metric {
   outlierMethod: "modified_z" | "tukey";
 }
 
+/** A (metric, band, period) cell of the benchmark table. */
+export interface Cell {
+  metricKey: string;
+  bandKey: string;
+  period: string;
+}
+
 /** An ARR band, [minArr, maxArr) in USD; maxArr is null for the open top band. */
 export interface RevenueRange {
   key: string;
@@ -62,6 +72,8 @@ export interface Source extends Circuit {
   nextRefreshAt: string | null;
   lastError: string | null;
   lastErrorAt: string | null;
+  /** The latest run that completed: its rejections are the source's. */
+  lastRunId: string | null;
 }
 
 /** Ingestion's smallest sample per cell unless a metric's rules say otherwise. */

@@ -12,6 +12,7 @@ export const ERROR_KINDS = {
   payload_too_large: { status: 413, title: "Payload too large", code: Code.ResourceExhausted },
   unsupported_media_type: { status: 415, title: "Unsupported media type", code: Code.InvalidArgument },
   internal: { status: 500, title: "Internal error", code: Code.Internal },
+  unavailable: { status: 503, title: "Service unavailable", code: Code.Unavailable },
 } as const;
 
 export type ErrorKind = keyof typeof ERROR_KINDS;
@@ -33,6 +34,10 @@ export class ServiceError extends Error {
     this.name = "ServiceError";
   }
 }
+
+/** A body or file past its size limit. */
+export const payloadTooLarge = (limit: number) =>
+  new ServiceError("payload_too_large", "payload-too-large", `The body exceeds ${limit} bytes.`);
 
 /** A validation failure; its message repeats the field messages so a glance at `detail` suffices. */
 export function invalidArgument(fields: FieldViolation[]): ServiceError {

@@ -1,3 +1,5 @@
+import { invalidArgument } from "../domain/errors";
+
 export interface CsvRecord {
   /** 1-based line number where the record starts, counting the header as line 1. */
   line: number;
@@ -14,6 +16,8 @@ export class CsvReader {
   private cells: string[] = [];
   private cell = "";
   private quoted = false;
+  /** Where the open quoted field began, to name it if the file ends inside it. */
+  private quoteLine = 0;
   private line = 1;
   private rowLine = 1;
   /** A trailing '"' or '\r' whose meaning depends on the next chunk's first character. */
@@ -24,9 +28,17 @@ export class CsvReader {
     return this.scan(this.carry + chunk, false);
   }
 
-  /** Ends the file; returns the last record when the file does not end in a newline. */
+  /**
+   * Ends the file; returns the last record when the file does not end in a newline. A quoted
+   * field still open would have swallowed every row after it: that is a 400, not a short file.
+   */
   end(): CsvRecord[] {
     const records = this.scan(this.carry, true);
+    if (this.quoted) {
+      throw invalidArgument([
+        { field: "body", message: `the quoted field opened on line ${this.quoteLine} is never closed` },
+      ]);
+    }
     if (this.cell !== "" || this.cells.length > 0) this.finishRow(records);
     return records;
   }
@@ -52,6 +64,7 @@ export class CsvReader {
         }
       } else if (ch === '"' && this.cell === "") {
         this.quoted = true;
+        this.quoteLine = this.line;
       } else if (ch === ",") {
         this.cells.push(this.cell);
         this.cell = "";

@@ -1,7 +1,7 @@
 import type { Database } from "../db/client";
-import type { Catalogue, Source } from "../domain/catalogue";
+import type { Catalogue, Cell, Source } from "../domain/catalogue";
 import type { CsvRecord } from "./csv";
-import { type Cell, stageChunk, stagedChanges, stageRejections, swapStatements } from "./staging";
+import { stageChunk, stagedChanges, stageRejections, swapStatements } from "./staging";
 import { SourceRowReader, type StagedSummary } from "./upload";
 import type { Observation, Rejection, RulesByMetric } from "./validation";
 
@@ -10,6 +10,8 @@ import type { Observation, Rejection, RulesByMetric } from "./validation";
  * and keeps each chunk's JSON (about 150 bytes a row) well inside D1's limits on a value.
  */
 const CHUNK_ROWS = 2000;
+/** Runs per source whose rejections are kept for their reports; older ones are dropped. */
+const RUNS_WITH_REJECTIONS_KEPT = 20;
 
 export interface LoadCounts {
   received: number;
@@ -19,27 +21,22 @@ export interface LoadCounts {
   unchanged: number;
 }
 
-export interface LoadResult extends LoadCounts {
-  /** Panel cells whose aggregates must be rebuilt; always empty for surveys, which carry their own. */
-  changedCells: Cell[];
-}
+export const noCounts = (): LoadCounts => ({ received: 0, accepted: 0, rejected: 0, unchanged: 0 });
 
 /**
- * Loads one file into a source under `runId`: every record is mapped and validated, accepted
- * rows are staged and rejected rows recorded as they stream past, and then the staged rows are
- * swapped in by ONE atomic batch, which also makes this run's rejections the source's. A failure
- * before or in that batch leaves the live data exactly as it was (the caller discards staging).
+ * Reads one file into the stage of run `runId`: every record is mapped and validated, accepted
+ * rows are staged and rejected rows recorded as they stream past. Nothing live changes yet.
  * `counts` is updated as rows are read, so a caller can report how far a failed load got.
  */
-export async function loadRecords(
+export async function stageRecords(
   db: Database,
   source: Source,
   runId: string,
   records: AsyncIterable<CsvRecord[]>,
   catalogue: Catalogue,
   rules: RulesByMetric,
-  counts: LoadCounts = { received: 0, accepted: 0, rejected: 0, unchanged: 0 },
-): Promise<LoadResult> {
+  counts: LoadCounts,
+): Promise<void> {
   const reader = new SourceRowReader(source, catalogue, rules);
   const startedAt = new Date().toISOString();
   let accepted: Observation[] | StagedSummary[] = [];
@@ -65,25 +62,65 @@ export async function loadRecords(
         (accepted as (Observation | StagedSummary)[]).push(row.row);
         counts.accepted++;
       }
+      if (accepted.length >= CHUNK_ROWS || rejections.length >= CHUNK_ROWS) await flush();
     }
-    if (accepted.length >= CHUNK_ROWS || rejections.length >= CHUNK_ROWS) await flush();
   }
   await flush();
+}
 
+export interface RunOutcome {
+  status: "succeeded" | "partially_succeeded" | "failed";
+  error: string | null;
+}
+
+/**
+ * Swaps a staged run in with ONE atomic batch, which also ends the run (outcome, counts and the
+ * cells it changed), makes its rejections the source's and records when the source last loaded:
+ * either all of that happened or none of it did. Returns the panel cells to recompute.
+ */
+export async function commitRun(
+  db: Database,
+  source: Source,
+  runId: string,
+  counts: LoadCounts,
+  outcome: (counts: LoadCounts) => RunOutcome,
+): Promise<Cell[]> {
   const { unchanged, changedCells } = await stagedChanges(db, runId, source.id, source.kind);
   counts.unchanged = unchanged;
-  const loadedAt = new Date().toISOString();
+  const { status, error } = outcome(counts);
+  const now = new Date().toISOString();
   const client = db.$client;
   await client.batch([
     ...swapStatements(client, runId, source.id, source.kind),
-    // The source's rejections are those of its latest completed run.
     client
-      .prepare("DELETE FROM rejected_rows WHERE source_id = ? AND (run_id IS NULL OR run_id != ?)")
-      .bind(source.id, runId),
+      .prepare(
+        `UPDATE ingestion_runs SET status = ?, error = ?, received = ?, accepted = ?, rejected = ?,
+           unchanged = ?, changed_cells = ?, changed_cell_list = ?, finished_at = ? WHERE id = ?`,
+      )
+      .bind(
+        status,
+        error,
+        counts.received,
+        counts.accepted,
+        counts.rejected,
+        counts.unchanged,
+        changedCells.length,
+        JSON.stringify(changedCells),
+        now,
+        runId,
+      ),
     // A file whose every row was refused loaded nothing: the data is as old as it was.
-    ...(counts.accepted > 0
-      ? [client.prepare("UPDATE sources SET last_updated = ? WHERE id = ?").bind(loadedAt, source.id)]
-      : []),
+    client
+      .prepare(
+        "UPDATE sources SET last_run_id = ?, last_updated = CASE WHEN ? > 0 THEN ? ELSE last_updated END WHERE id = ?",
+      )
+      .bind(runId, counts.accepted, now, source.id),
+    client
+      .prepare(
+        `DELETE FROM rejected_rows WHERE source_id = ?1 AND run_id NOT IN (
+           SELECT id FROM ingestion_runs WHERE source_id = ?1 ORDER BY started_at DESC LIMIT ?2)`,
+      )
+      .bind(source.id, RUNS_WITH_REJECTIONS_KEPT),
   ]);
-  return { ...counts, changedCells };
+  return changedCells;
 }

@@ -2,9 +2,9 @@ import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
 import { metrics, observations, sources, summaries } from "../db/schema";
+import type { Cell } from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
 import { type OutlierMethod, summarizePanel } from "../stats";
-import type { Cell } from "./staging";
 
 /**
  * The unit of recompute: one panel source's observations of one metric in one period, across

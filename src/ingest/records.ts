@@ -1,6 +1,6 @@
 import { JSONParser } from "@streamparser/json";
 import type { SourceFormat } from "../domain/catalogue";
-import { invalidArgument, ServiceError } from "../domain/errors";
+import { invalidArgument, payloadTooLarge } from "../domain/errors";
 import { CsvReader, type CsvRecord } from "./csv";
 
 /** Turns text chunks into records; `end` flushes what the last chunk left open. */
@@ -71,9 +71,6 @@ function toFields(item: unknown): Record<string, string> {
   }
   return fields;
 }
-
-export const payloadTooLarge = (limit: number) =>
-  new ServiceError("payload_too_large", "payload-too-large", `The file exceeds ${limit} bytes.`);
 
 /**
  * Reads a CSV or JSON file as it streams in, yielding its records a network chunk at a time so

@@ -1,23 +1,16 @@
 import { eq, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { rejectedRows, stagedChunks } from "../db/schema";
-import type { SourceKind } from "../domain/catalogue";
+import type { Cell, SourceKind } from "../domain/catalogue";
 import type { StagedSummary } from "./upload";
 import type { Observation, Rejection } from "./validation";
 
 /*
  * A run's accepted rows wait in staged_chunks, each chunk one JSON array in one row, until the
  * swap unpacks them with json_each straight into the live table. Staging a chunk therefore costs
- * one small write instead of one indexed insert per row, and the swap reads them in order.
+ * one small write instead of one indexed insert per row.
  * Raw SQL throughout, since json_each has no query-builder form.
  */
-
-/** A (metric, band, period) cell of the benchmark table. */
-export interface Cell {
-  metricKey: string;
-  bandKey: string;
-  period: string;
-}
 
 export async function stageChunk(
   db: Database,
@@ -102,7 +95,7 @@ export async function stagedChanges(
  * The statements that move the run's staged rows into the live table and clear the stage, for
  * the caller to run in ONE batch with its own bookkeeping: D1 applies a batch atomically, so a
  * failure leaves the previous data exactly as it was. Upserts on the natural key make a repeated
- * file a no-op, and rows whose values are unchanged are not even rewritten.
+ * file a no-op; a panel row whose values are unchanged is not even rewritten.
  */
 export function swapStatements(
   client: D1Database,

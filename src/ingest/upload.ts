@@ -9,6 +9,7 @@ import { parsePeriod } from "../domain/periods";
 import type { CsvRecord } from "./csv";
 import {
   type Observation,
+  quoted,
   type Rejection,
   type RulesByMetric,
   type SurveyRow,
@@ -67,7 +68,7 @@ export class SourceRowReader {
     if (metric === undefined) {
       return {
         kind: "rejection",
-        rejection: { line, reason: `metric name "${record.metric ?? ""}" is not in the source's mapping` },
+        rejection: { line, reason: `metric name ${quoted(record.metric)} is not in the source's mapping` },
       };
     }
     if (source.kind === "panel") {

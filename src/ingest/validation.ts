@@ -11,6 +11,15 @@ import { QUANTILE_KEYS } from "../stats";
 
 /** Smallest sample a published survey cell may claim unless the metric's rules say otherwise. */
 export const MIN_SURVEY_N = DEFAULT_MIN_N;
+/** Longest piece of a rejected cell repeated in its reason; a mis-mapped notes column stays readable. */
+const QUOTED_MAX = 40;
+
+/** A cell as a reason quotes it: in double quotes, cut to QUOTED_MAX characters. */
+export function quoted(text: string | undefined): string {
+  const cell = text ?? "";
+  return `"${cell.length > QUOTED_MAX ? `${cell.slice(0, QUOTED_MAX)}…` : cell}"`;
+}
+
 const COMPANY_KEY_PATTERN = /^[A-Za-z0-9_-]{4,64}$/;
 /** An industry is a short label; a longer one is a mapping mistake, such as a notes column. */
 const MAX_INDUSTRY_LENGTH = 64;
@@ -79,13 +88,13 @@ export function validateObservation(
   const companyKey = record.company_key?.trim() ?? "";
   if (!COMPANY_KEY_PATTERN.test(companyKey)) return reject("company_key is missing or malformed");
   const metric = catalogue.metrics.find((m) => m.key === record.metric);
-  if (!metric) return reject(`unknown metric "${record.metric ?? ""}"`);
+  if (!metric) return reject(`unknown metric ${quoted(record.metric)}`);
   const period = parsePeriod(record.period ?? "");
-  if (!period) return reject(`period "${record.period ?? ""}" is not a year or a quarter such as 2024-Q3`);
+  if (!period) return reject(`period ${quoted(record.period)} is not a year or a quarter such as 2024-Q3`);
   const arr = parseFinite(record.arr);
-  if (arr === null || arr < 0) return reject(`arr "${record.arr ?? ""}" is not a number ≥ 0`);
+  if (arr === null || arr < 0) return reject(`arr ${quoted(record.arr)} is not a number ≥ 0`);
   const value = parseFinite(record.value);
-  if (value === null) return reject(`value "${record.value ?? ""}" is not a finite number`);
+  if (value === null) return reject(`value ${quoted(record.value)} is not a finite number`);
   const rules = rulesByMetric.get(metric.key);
   const rangeProblem = outOfRange(metric, value, rules);
   if (rangeProblem) return reject(rangeProblem);
@@ -118,11 +127,11 @@ export function validateSurveyRow(
   { seen, rulesByMetric = NO_RULES }: { seen?: Map<string, number>; rulesByMetric?: RulesByMetric } = {},
 ): Rejection | null {
   const metric = catalogue.metrics.find((m) => m.key === row.metric);
-  if (!metric) return { line, reason: `unknown metric "${row.metric}"` };
+  if (!metric) return { line, reason: `unknown metric ${quoted(row.metric)}` };
   if (!catalogue.revenueRanges.some((r) => r.key === row.band))
-    return { line, reason: `unknown band "${row.band}"` };
+    return { line, reason: `unknown band ${quoted(row.band)}` };
   const period = parsePeriod(row.period);
-  if (!period) return { line, reason: `bad period "${row.period}"` };
+  if (!period) return { line, reason: `bad period ${quoted(row.period)}` };
   const rules = rulesByMetric.get(metric.key);
   const bandProblem = bandNotAllowed(metric, row.band, rules);
   if (bandProblem) return { line, reason: bandProblem };

@@ -1,6 +1,6 @@
+import type { Cell } from "../domain/catalogue";
 import { retryDelaySeconds } from "../domain/circuit";
 import type { Env } from "../env";
-import type { Cell } from "../ingest/staging";
 import { createServiceContext, type ServiceContext } from "../service/context";
 import { recomputeCells, recordDeadLetter } from "../service/recompute";
 import { refreshSource, scheduleDueRefreshes } from "../service/refresh";

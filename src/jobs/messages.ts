@@ -26,4 +26,13 @@ export const QUEUES = {
 } as const;
 
 /** Queue.sendBatch takes at most 100 messages. */
-export const SEND_BATCH_LIMIT = 100;
+const SEND_BATCH_LIMIT = 100;
+
+/** Sends every body, in as few batches as Queues allows. */
+export async function sendAll<Body>(queue: Queue<Body>, bodies: Body[]): Promise<void> {
+  for (let i = 0; i < bodies.length; i += SEND_BATCH_LIMIT) {
+    await queue.sendBatch(
+      bodies.slice(i, i + SEND_BATCH_LIMIT).map((body) => ({ body, contentType: "json" as const })),
+    );
+  }
+}

@@ -1,22 +1,22 @@
-import { asc, desc, eq, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { ingestionRuns, rejectedRows } from "../db/schema";
 import { findSource } from "../db/sources";
-import type { Source } from "../domain/catalogue";
-import { ServiceError } from "../domain/errors";
+import type { Cell, Source } from "../domain/catalogue";
+import { invalidArgument, ServiceError } from "../domain/errors";
 import type { CsvRecord } from "../ingest/csv";
-import { type LoadCounts, type LoadResult, loadRecords } from "../ingest/load";
+import { commitRun, type LoadCounts, noCounts, type RunOutcome, stageRecords } from "../ingest/load";
 import { readRecords } from "../ingest/records";
-import { type Cell, discardStaged } from "../ingest/staging";
+import { discardStaged } from "../ingest/staging";
 import type { Rejection } from "../ingest/validation";
-import { SEND_BATCH_LIMIT } from "../jobs/messages";
+import { sendAll } from "../jobs/messages";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import { MAX_UPLOAD_BYTES } from "./requests";
 import { rulesByMetric } from "./rules";
 import { noSuchSource } from "./sources";
 
-/** Rejections a run answers with; GET /api/v1/sources/:id/rejections pages through the rest. */
+/** Rejections a run answers with; for the source's latest run, GET /api/v1/sources/:id/rejections has them all. */
 const RUN_REJECTIONS_SHOWN = 100;
 
 type RunRow = typeof ingestionRuns.$inferSelect;
@@ -75,65 +75,83 @@ export async function createRun(
  * Sends one message per changed cell to the recompute queue, whose consumer rebuilds the cell
  * and then moves the data version.
  */
-async function queueRecompute(ctx: ServiceContext, runId: string, cells: Cell[]): Promise<void> {
-  for (let i = 0; i < cells.length; i += SEND_BATCH_LIMIT) {
-    await ctx.queues.recompute.sendBatch(
-      cells.slice(i, i + SEND_BATCH_LIMIT).map(({ metricKey, bandKey, period }) => ({
-        body: { metricKey, bandKey, period, runId },
-        contentType: "json" as const,
-      })),
-    );
-  }
+export async function queueRecompute(ctx: ServiceContext, runId: string, cells: Cell[]): Promise<void> {
+  await sendAll(
+    ctx.queues.recompute,
+    cells.map(({ metricKey, bandKey, period }) => ({ metricKey, bandKey, period, runId })),
+  );
 }
 
-function outcomeOf(result: LoadResult) {
-  if (result.rejected === 0) return { status: "succeeded" as const, error: null };
-  if (result.accepted > 0) return { status: "partially_succeeded" as const, error: null };
-  return { status: "failed" as const, error: "every row was rejected" };
+function outcomeOf(counts: LoadCounts): RunOutcome {
+  if (counts.rejected === 0) return { status: "succeeded", error: null };
+  if (counts.accepted > 0) return { status: "partially_succeeded", error: null };
+  return { status: "failed", error: "every row was rejected" };
 }
 
 /**
  * Loads a file under an existing run and records how it ended; shared by uploads and
- * refreshes. Afterwards the changed panel cells go to the recompute queue, and the data version
- * moves at once (the source's rejections and freshness changed; surveys carry their own
- * aggregates). On an error the run is marked failed, whatever it staged is dropped, and the
- * error is rethrown for the caller to answer or retry.
+ * refreshes. Until the swap, an error marks the run failed, drops what it staged and is rethrown
+ * for the caller to answer or retry. The swap ends the run in the same atomic batch; what
+ * follows it (moving the data version, queueing the recompute) cannot undo it, so a failure
+ * there is logged and left to the cron, which requeues recomputes that never arrived.
  */
 export async function executeRun(
   ctx: ServiceContext,
   source: Source,
   runId: string,
   records: AsyncIterable<CsvRecord[]>,
-): Promise<LoadResult> {
-  const counts = { received: 0, accepted: 0, rejected: 0, unchanged: 0 };
+): Promise<LoadCounts> {
+  const counts = noCounts();
+  let changedCells: Cell[];
   try {
-    const result = await loadRecords(
-      ctx.db,
-      source,
-      runId,
-      records,
-      await getCatalogue(ctx),
-      await rulesByMetric(ctx),
-      counts,
-    );
-    const { changedCells } = result;
-    await ctx.db
-      .update(ingestionRuns)
-      .set({
-        ...counts,
-        ...outcomeOf(result),
-        changedCells: changedCells.length,
-        finishedAt: new Date().toISOString(),
-      })
-      .where(eq(ingestionRuns.id, runId));
-    await ctx.cache.bumpDataVersion();
-    await queueRecompute(ctx, runId, changedCells);
-    return result;
+    const [catalogue, rules] = await Promise.all([getCatalogue(ctx), rulesByMetric(ctx)]);
+    await stageRecords(ctx.db, source, runId, records, catalogue, rules, counts);
+    // An empty file is a mistake upstream, not news that the source has no rejections.
+    if (counts.received === 0) throw invalidArgument([{ field: "body", message: "the file has no rows" }]);
+    changedCells = await commitRun(ctx.db, source, runId, counts, outcomeOf);
   } catch (error) {
     await discardStaged(ctx.db, runId).catch(() => {});
     await finishRunFailed(ctx.db, runId, errorMessage(error), counts);
     throw error;
   }
+  try {
+    // The source's rejections and freshness changed; survey cells are served as loaded.
+    await ctx.cache.bumpDataVersion();
+    await queueRecompute(ctx, runId, changedCells);
+  } catch (error) {
+    console.error(
+      JSON.stringify({
+        level: "error",
+        message: "run loaded; follow-up failed",
+        runId,
+        error: errorMessage(error),
+      }),
+    );
+  }
+  return counts;
+}
+
+/** Recomputes that have not all arrived this long after their run are sent again. */
+const RECOMPUTE_OVERDUE_MS = 10 * 60_000;
+
+/**
+ * Sends again the changed cells of runs whose recompute never completed (its queueing failed,
+ * or its messages were dead-lettered) and that finished within the last day. Rebuilding a cell
+ * twice is harmless. Returns the runs requeued.
+ */
+export async function requeueOverdueRecomputes(ctx: ServiceContext, now = Date.now()): Promise<string[]> {
+  const overdue = await ctx.db
+    .select({ id: ingestionRuns.id, cells: ingestionRuns.changedCellList })
+    .from(ingestionRuns)
+    .where(
+      and(
+        lt(ingestionRuns.recomputedCells, ingestionRuns.changedCells),
+        lt(ingestionRuns.finishedAt, new Date(now - RECOMPUTE_OVERDUE_MS).toISOString()),
+        gt(ingestionRuns.finishedAt, new Date(now - 24 * 60 * 60_000).toISOString()),
+      ),
+    );
+  for (const run of overdue) await queueRecompute(ctx, run.id, run.cells ?? []);
+  return overdue.map((run) => run.id);
 }
 
 export const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { deadLetters, ingestionRuns } from "../db/schema";
+import type { Cell } from "../domain/catalogue";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
-import type { Cell } from "../ingest/staging";
 import { ingestMessage } from "../jobs/messages";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";

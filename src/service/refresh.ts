@@ -1,8 +1,8 @@
-import { and, eq, isNotNull, isNull, lte, or } from "drizzle-orm";
+import { and, eq, inArray, isNotNull, isNull, lt, lte, notExists, or } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { ingestionRuns, sources } from "../db/schema";
 import { findSource } from "../db/sources";
-import type { Source } from "../domain/catalogue";
+import { SOURCE_MEDIA_TYPES, type Source } from "../domain/catalogue";
 import {
   admits,
   afterFailure,
@@ -14,9 +14,17 @@ import {
 import { ServiceError } from "../domain/errors";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
-import { type IngestMessage, SEND_BATCH_LIMIT } from "../jobs/messages";
+import type { IngestMessage } from "../jobs/messages";
 import type { ServiceContext } from "./context";
-import { createRun, errorMessage, executeRun, finishRunFailed, getRun, type IngestionRun } from "./ingestion";
+import {
+  createRun,
+  errorMessage,
+  executeRun,
+  finishRunFailed,
+  getRun,
+  type IngestionRun,
+  requeueOverdueRecomputes,
+} from "./ingestion";
 import { MAX_UPLOAD_BYTES } from "./requests";
 import { circuitPolicy, noSuchSource } from "./sources";
 
@@ -34,18 +42,42 @@ export class FetchFailure extends Error {
 }
 
 const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
-const ACCEPTS = { csv: "text/csv", json: "application/json" } as const;
 
-async function enqueue(ctx: ServiceContext, messages: IngestMessage[]): Promise<void> {
-  for (let i = 0; i < messages.length; i += SEND_BATCH_LIMIT) {
-    await ctx.queues.ingest.sendBatch(
-      messages.slice(i, i + SEND_BATCH_LIMIT).map((body) => ({ body, contentType: "json" as const })),
+/** A run of the source that is queued or running: a second one would race it for the stage. */
+async function activeRun(db: Database, sourceId: string): Promise<string | undefined> {
+  const [run] = await db
+    .select({ id: ingestionRuns.id })
+    .from(ingestionRuns)
+    .where(and(eq(ingestionRuns.sourceId, sourceId), inArray(ingestionRuns.status, ["queued", "running"])))
+    .limit(1);
+  return run?.id;
+}
+
+/**
+ * Creates a queued run and sends its message. A send that fails leaves no run waiting for a
+ * message that will never come: the run is failed with the reason, and the error rethrown.
+ */
+async function queueRun(ctx: ServiceContext, sourceId: string, trigger: "refresh" | "schedule") {
+  const runId = await createRun(ctx.db, sourceId, trigger, "queued");
+  try {
+    await ctx.queues.ingest.send({ runId, sourceId }, { contentType: "json" });
+  } catch (error) {
+    await finishRunFailed(ctx.db, runId, `could not be queued: ${errorMessage(error)}`);
+    throw new ServiceError(
+      "unavailable",
+      "queue-unavailable",
+      "The ingest queue did not take the refresh; try again.",
     );
   }
+  return runId;
 }
 
 /** An operator's "refresh now": queues a run for the ingest consumer and answers with it. */
-export async function requestRefresh(ctx: ServiceContext, sourceId: string): Promise<IngestionRun> {
+export async function requestRefresh(
+  ctx: ServiceContext,
+  sourceId: string,
+  now = Date.now(),
+): Promise<IngestionRun> {
   const source = await findSource(ctx.db, sourceId);
   if (!source) throw noSuchSource(sourceId);
   if (!source.url) {
@@ -58,22 +90,32 @@ export async function requestRefresh(ctx: ServiceContext, sourceId: string): Pro
   if (!source.active) {
     throw new ServiceError("failed_precondition", "source-paused", `Source "${sourceId}" is paused.`);
   }
-  if (source.circuitState === "open" && admits(source, Date.now(), circuitPolicy(ctx)) === "skip") {
+  const admission = admits(source, now, circuitPolicy(ctx));
+  if (admission === "skip") {
     throw new ServiceError(
       "conflict",
       "circuit-open",
       `Source "${sourceId}" failed ${source.consecutiveFailures} times in a row; its circuit is open until ${trialAfter(source, circuitPolicy(ctx))}.`,
     );
   }
-  const runId = await createRun(ctx.db, sourceId, "refresh", "queued");
-  await enqueue(ctx, [{ runId, sourceId }]);
-  return getRun(ctx, runId);
+  const running = await activeRun(ctx.db, sourceId);
+  if (running) {
+    throw new ServiceError(
+      "conflict",
+      "refresh-in-progress",
+      `Source "${sourceId}" already has run ${running} queued or running; GET /api/v1/ingestion/runs/${running} shows it.`,
+    );
+  }
+  // A refresh once the cooldown is over is the circuit's one trial.
+  if (admission === "trial") await saveCircuit(ctx.db, sourceId, halfOpen(source, now));
+  return getRun(ctx, await queueRun(ctx, sourceId, "refresh"));
 }
 
 /**
- * The cron's work: every active source with a url whose refresh is due gets a queued run and a
- * message. Sources behind an open circuit are skipped until its cooldown passes; then exactly one
- * trial goes (half-open). Returns the ids of the sources queued.
+ * The cron's work: every active source with a url whose refresh is due, and that has no run in
+ * flight, gets a queued run and a message. Sources behind an open circuit are skipped until its
+ * cooldown passes; then exactly one trial goes (half-open). Recomputes that never arrived are
+ * sent again too. Returns the ids of the sources queued.
  */
 export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()): Promise<string[]> {
   const nowIso = new Date(now).toISOString();
@@ -86,24 +128,43 @@ export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()
         isNotNull(sources.url),
         isNotNull(sources.refreshIntervalMinutes),
         or(isNull(sources.nextRefreshAt), lte(sources.nextRefreshAt, nowIso)),
+        notExists(
+          ctx.db
+            .select({ id: ingestionRuns.id })
+            .from(ingestionRuns)
+            .where(
+              and(
+                eq(ingestionRuns.sourceId, sources.id),
+                inArray(ingestionRuns.status, ["queued", "running"]),
+              ),
+            ),
+        ),
       ),
     );
-  const messages: IngestMessage[] = [];
+  const queued: string[] = [];
   for (const source of due) {
     const admission = admits(source, now, circuitPolicy(ctx));
     if (admission === "skip") continue;
+    try {
+      await queueRun(ctx, source.id, "schedule");
+    } catch {
+      continue; // the run is on record as failed; the next tick tries again
+    }
     const nextRefreshAt = new Date(now + source.refreshIntervalMinutes! * 60_000).toISOString();
-    const trial =
-      admission === "trial" ? { circuitState: "half_open" as const, circuitOpenedAt: nowIso } : {};
-    await ctx.db
-      .update(sources)
-      .set({ nextRefreshAt, ...trial })
-      .where(eq(sources.id, source.id));
-    messages.push({ runId: await createRun(ctx.db, source.id, "schedule", "queued"), sourceId: source.id });
+    await ctx.db.update(sources).set({ nextRefreshAt }).where(eq(sources.id, source.id));
+    if (admission === "trial") await saveCircuit(ctx.db, source.id, halfOpen(source, now));
+    queued.push(source.id);
   }
-  await enqueue(ctx, messages);
-  return messages.map((m) => m.sourceId);
+  await requeueOverdueRecomputes(ctx, now);
+  return queued;
 }
+
+/** The trial under way: another may go only after a further cooldown, should this one be lost. */
+const halfOpen = (circuit: Circuit, now: number): Circuit => ({
+  ...circuit,
+  circuitState: "half_open",
+  circuitOpenedAt: new Date(now).toISOString(),
+});
 
 async function saveCircuit(db: Database, sourceId: string, circuit: Circuit, lastError?: string) {
   await db
@@ -120,7 +181,7 @@ async function fetchSource(source: Source, timeoutMs: number): Promise<ReadableS
   let response: Response;
   try {
     response = await fetch(source.url!, {
-      headers: { Accept: ACCEPTS[source.format] },
+      headers: { Accept: SOURCE_MEDIA_TYPES[source.format] },
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (error) {
@@ -180,20 +241,34 @@ export async function refreshSource(
     return { action: "ack" };
   }
 
-  await discardStaged(db, run.id);
-  await db
+  // Claim the run: of two deliveries at once only one goes on, and a redelivery after an
+  // attempt that died midway may take it over.
+  const claimed = await db
     .update(ingestionRuns)
     .set({ status: "running", attempts: attempt, error: null })
-    .where(eq(ingestionRuns.id, run.id));
+    .where(
+      and(
+        eq(ingestionRuns.id, run.id),
+        or(
+          eq(ingestionRuns.status, "queued"),
+          and(eq(ingestionRuns.status, "running"), lt(ingestionRuns.attempts, attempt)),
+        ),
+      ),
+    )
+    .returning({ id: ingestionRuns.id });
+  if (claimed.length === 0) return { action: "ack" };
+  await discardStaged(db, run.id);
   let failure: unknown;
   try {
     const body = await fetchSource(source, config.fetchTimeoutMs);
-    const result = await executeRun(ctx, source, run.id, readRecords(body, source.format, MAX_UPLOAD_BYTES));
-    if (result.accepted > 0) {
+    const counts = await executeRun(ctx, source, run.id, readRecords(body, source.format, MAX_UPLOAD_BYTES));
+    if (counts.accepted > 0) {
       await saveCircuit(db, source.id, afterSuccess(source));
       return { action: "ack" };
     }
-    failure = new FetchFailure(`every one of the ${result.received} rows was rejected`, false);
+    // The run is over (failed, with its reason); for the circuit it is one more failure.
+    await saveCircuit(db, source.id, afterFailure(source, now, circuitPolicy(ctx)), "every row was rejected");
+    return { action: "ack" };
   } catch (error) {
     // The fetch's signal also aborts its body: a stall midway is the same timeout.
     failure = isTimeout(error)

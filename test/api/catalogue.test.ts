@@ -1,23 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { rejectedRows } from "../../src/db/schema";
 import { TEST_SOURCES } from "../helpers/sample-cells";
-import { call, db, seed } from "../helpers/seed";
+import { call, seed, seedRejections } from "../helpers/seed";
 
 beforeAll(async () => {
   await seed({ sources: TEST_SOURCES });
-  await db.insert(rejectedRows).values([
-    {
-      sourceId: "gamma",
-      line: 17,
-      reason: 'unknown metric "net_burn"',
-      rejectedAt: "2026-03-01T00:00:00.000Z",
-    },
-    {
-      sourceId: "gamma",
-      line: 4,
-      reason: "company_key is missing or malformed",
-      rejectedAt: "2026-03-01T00:00:00.000Z",
-    },
+  // gamma's latest completed run rejected two rows; those are the source's rejections.
+  await seedRejections("gamma", [
+    { line: 17, reason: 'unknown metric "net_burn"' },
+    { line: 4, reason: "company_key is missing or malformed" },
   ]);
 });
 

@@ -1,16 +1,11 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { rejectedRows, summaries } from "../../src/db/schema";
 import { MIXED, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
-import { call, clearMemoryCache, db, postJson, seed } from "../helpers/seed";
+import { call, clearMemoryCache, db, postJson, seed, seedRejections } from "../helpers/seed";
 
 beforeAll(async () => {
   await seed({ sources: TEST_SOURCES, summaries: TEST_SUMMARIES });
-  await db.insert(rejectedRows).values({
-    sourceId: "gamma",
-    line: 3,
-    reason: "value is not a number",
-    rejectedAt: "2026-03-01T00:00:00.000Z",
-  });
+  await seedRejections("gamma", [{ line: 3, reason: "value is not a number" }]);
 });
 beforeEach(() => clearMemoryCache());
 
@@ -60,6 +55,7 @@ const NEVER_REFRESHED = {
   lastError: null,
   lastErrorAt: null,
   nextTrialAt: null,
+  lastRunId: null,
 };
 
 describe("POST /api/v1/sources", () => {

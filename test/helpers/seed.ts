@@ -1,7 +1,8 @@
 import { env } from "cloudflare:test";
+import { eq } from "drizzle-orm";
 import { clearMemoryCache, VersionedCache } from "../../src/cache/versioned-cache";
 import { createDatabase } from "../../src/db/client";
-import { observations, sources, summaries } from "../../src/db/schema";
+import { ingestionRuns, observations, rejectedRows, sources, summaries } from "../../src/db/schema";
 import { parsePeriod } from "../../src/domain/periods";
 
 export const db = createDatabase(env.DB);
@@ -28,6 +29,26 @@ export async function seed(rows: {
   for (let i = 0; i < summaryRows.length; i += 5)
     await db.insert(summaries).values(summaryRows.slice(i, i + 5));
   await new VersionedCache(env.CACHE, db, 0, () => {}).bumpDataVersion();
+}
+
+/** A completed run of `sourceId` that rejected `rejections`: they become the source's rejections. */
+export async function seedRejections(
+  sourceId: string,
+  rejections: { line: number; reason: string }[],
+  at = "2026-03-01T00:00:00.000Z",
+): Promise<void> {
+  const runId = `${sourceId}-run`;
+  await db.insert(ingestionRuns).values({
+    id: runId,
+    sourceId,
+    trigger: "upload",
+    status: "partially_succeeded",
+    rejected: rejections.length,
+    startedAt: at,
+    finishedAt: at,
+  });
+  await db.update(sources).set({ lastRunId: runId }).where(eq(sources.id, sourceId));
+  await db.insert(rejectedRows).values(rejections.map((r) => ({ ...r, sourceId, runId, rejectedAt: at })));
 }
 
 export { clearMemoryCache };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Catalogue } from "../../src/domain/catalogue";
 import { readCsv } from "../../src/ingest/csv";
-import { loadPanelCsv } from "../../src/ingest/panel";
 import { validateSurveyRow } from "../../src/ingest/validation";
+import { loadPanelCsv } from "../helpers/panel-load";
 
 const catalogue: Catalogue = {
   metrics: [

@@ -375,7 +375,7 @@ describe("readRecords (byte limit)", () => {
     expect(describeError(error)).toEqual({
       kind: "payload_too_large",
       reason: "payload-too-large",
-      message: `The file exceeds ${limit} bytes.`,
+      message: `The body exceeds ${limit} bytes.`,
       fields: [],
     });
   });
@@ -405,7 +405,7 @@ describe("readRecords (byte limit)", () => {
       })(),
     );
     expect(error.kind).toBe("payload_too_large");
-    expect(error.message).toBe("The file exceeds 3076 bytes.");
+    expect(error.message).toBe("The body exceeds 3076 bytes.");
     expect(cancelled).toEqual([undefined]);
     // Three 1 KiB chunks fit; the fourth passes the limit and is never parsed.
     expect(seen.length).toBe(768);

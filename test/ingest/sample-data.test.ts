@@ -2,9 +2,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { generateSampleData, type SampleData } from "../../scripts/sample-data/generate";
 import { loadCatalogue } from "../../src/db/queries";
 import type { Catalogue } from "../../src/domain/catalogue";
-import { loadPanelCsv, type PanelLoad } from "../../src/ingest/panel";
 import { validateSurveyRow } from "../../src/ingest/validation";
 import { poolSources } from "../../src/stats";
+import { loadPanelCsv, type PanelLoad } from "../helpers/panel-load";
 import { db } from "../helpers/seed";
 
 let data: SampleData;

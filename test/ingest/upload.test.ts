@@ -115,6 +115,7 @@ describe("SourceRowReader", () => {
     circuitOpenedAt: null,
     lastError: null,
     lastErrorAt: null,
+    lastRunId: null,
   };
 
   it("reads streamed JSON items by position and treats non-scalar cells as blank", async () => {

@@ -139,6 +139,15 @@ describe("the scheduler (Cron Trigger)", () => {
 
     await harness.tick(now + 59 * 60_000);
     expect(harness.ingest.take()).toEqual([]);
+    // Due again, but its first run is still queued: a second would race it.
+    await harness.tick(now + HOUR);
+    expect(harness.ingest.take()).toEqual([]);
+    const refused = await harness.fetch(`/api/v1/sources/${due.id}/refresh`, { method: "POST" });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ type: "/problems/refresh-in-progress" });
+    // Once that run has ended, the next tick queues the next one.
+    feeds.set(due.url, () => new Response("gone", { status: 404 }));
+    await harness.deliver(QUEUES.ingest, messages);
     await harness.tick(now + HOUR);
     expect(harness.ingest.take().map((m) => m.sourceId)).toEqual([due.id]);
     expect((await source(manualOnly.id)).nextRefreshAt).toBeNull();
@@ -344,7 +353,7 @@ describe("the ingest consumer", () => {
   });
 
   it("times out a source that never answers, and one whose body stalls", async () => {
-    const { id, url } = await panelSource();
+    const hangs = await panelSource();
     const never = (signal: AbortSignal) =>
       new Promise<Response>((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)));
     const stalls = (signal: AbortSignal) =>
@@ -356,7 +365,11 @@ describe("the ingest consumer", () => {
           },
         }),
       );
-    for (const feed of [never, stalls]) {
+    const stalled = await panelSource();
+    for (const [feed, { id, url }] of [
+      [never, hangs],
+      [stalls, stalled],
+    ] as const) {
       feeds.set(url, feed);
       const message = await refreshMessage(id);
       const result = await harness.deliver(QUEUES.ingest, [message]);
@@ -365,7 +378,7 @@ describe("the ingest consumer", () => {
         "attempt 1 failed: no complete answer within 50 ms; retrying in 30 s",
       );
     }
-    expect(await count("observations", id)).toBe(0);
+    for (const { id } of [hangs, stalled]) expect(await count("observations", id)).toBe(0);
     expect(await stagedChunkCount()).toBe(0);
   });
 
@@ -380,7 +393,7 @@ describe("the ingest consumer", () => {
       received: 1,
       accepted: 0,
       rejected: 1,
-      error: "every one of the 1 rows was rejected",
+      error: "every row was rejected",
     });
 
     const jsonFeed = await panelSource({ format: "json" });
@@ -440,11 +453,85 @@ describe("the ingest consumer", () => {
     expect(result.retryMessages).toEqual([]);
     expect(await run(tooLarge.runId)).toMatchObject({
       status: "failed",
-      error: "The file exceeds 52428800 bytes.",
+      error: "The body exceeds 52428800 bytes.",
     });
     // Reading stopped at the limit: about 50 MiB of the 90 MiB were ever made.
     expect(huge.rows).toBeLessThan(34_000);
     expect(await count("observations", id)).toBe(rows);
+  });
+});
+
+describe("what follows the swap", () => {
+  it("cannot fail a loaded run: a recompute that was never queued is sent again by the cron", async () => {
+    const { id, url } = await panelSource();
+    feeds.set(url, ok(csvOf(NDR)));
+    const message = await refreshMessage(id);
+    const brokenQueue = new Harness({ FETCH_TIMEOUT_SECONDS: "0.05" });
+    vi.spyOn(brokenQueue.recompute, "sendBatch").mockRejectedValue(new Error("queue down"));
+    const result = await brokenQueue.deliver(QUEUES.ingest, [message]);
+    expect(result.explicitAcks).toHaveLength(1);
+    const loaded = await run(message.runId);
+    expect(loaded).toMatchObject({ status: "succeeded", accepted: 12, changedCells: 1, recomputedCells: 0 });
+    expect(await count("observations", id)).toBe(12);
+    expect(await count("summaries", id)).toBe(0);
+
+    // Ten minutes on, the cron finds the run's cells not rebuilt and sends them again (with
+    // those of earlier tests' runs, whose recomputes these tests never delivered).
+    const finishedAt = Date.parse((loaded as unknown as { finishedAt: string }).finishedAt);
+    const resent = () => harness.recompute.take().filter((cell) => cell.runId === message.runId);
+    await harness.tick(finishedAt + 5 * 60_000);
+    expect(resent()).toEqual([]);
+    await harness.tick(finishedAt + 11 * 60_000);
+    const cells = resent();
+    expect(cells).toEqual([{ metricKey: "ndr", bandKey: "1M-5M", period: "2024", runId: message.runId }]);
+    await harness.deliver(QUEUES.recompute, cells);
+    expect(await count("summaries", id)).toBe(1);
+    expect((await run(message.runId)).recomputedCells).toBe(1);
+  });
+});
+
+describe("two deliveries of one message", () => {
+  it("let only one claim the run", async () => {
+    const { id, url } = await panelSource();
+    feeds.set(url, ok(csvOf(NDR)));
+    const message = await refreshMessage(id);
+    // Another delivery of this same attempt holds the run.
+    await env.DB.prepare("UPDATE ingestion_runs SET status = 'running', attempts = 1 WHERE id = ?")
+      .bind(message.runId)
+      .run();
+    const duplicate = await harness.deliver(QUEUES.ingest, [message], 1);
+    expect(duplicate.explicitAcks).toHaveLength(1);
+    expect(await run(message.runId)).toMatchObject({ status: "running", attempts: 1, received: 0 });
+    expect(await count("observations", id)).toBe(0);
+  });
+});
+
+describe("files that cannot be read", () => {
+  it("fail the run with a 400 for a quote that never closes and for an empty file", async () => {
+    const { id } = await panelSource();
+    const upload = (body: string) =>
+      harness.fetch(`/api/v1/sources/${id}/uploads`, {
+        method: "POST",
+        headers: { "Content-Type": "text/csv" },
+        body,
+      });
+    const unclosed = await upload(`${HEADER}\nfirm_00,ndr,2024,2000000,"101\nfirm_01,ndr,2024,2000000,102\n`);
+    expect(unclosed.status).toBe(400);
+    expect(await unclosed.json()).toMatchObject({
+      errors: [{ field: "body", message: "the quoted field opened on line 2 is never closed" }],
+    });
+    const empty = await upload(`${HEADER}\n`);
+    expect(empty.status).toBe(400);
+    expect(await empty.json()).toMatchObject({
+      errors: [{ field: "body", message: "the file has no rows" }],
+    });
+    const { runs } = await json<{ runs: Run[] }>(`/api/v1/ingestion/runs?sourceId=${id}`);
+    expect(runs.map((r) => [r.status, r.error])).toEqual([
+      ["failed", "body: the file has no rows"],
+      ["failed", "body: the quoted field opened on line 2 is never closed"],
+    ]);
+    expect(await count("observations", id)).toBe(0);
+    expect((await json<{ lastRunId: string | null }>(`/api/v1/sources/${id}`)).lastRunId).toBeNull();
   });
 });
 

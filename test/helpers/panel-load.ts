@@ -1,8 +1,8 @@
-import type { Catalogue } from "../domain/catalogue";
-import { parsePeriod } from "../domain/periods";
-import { type PanelSummary, summarizePanel } from "../stats";
-import { readCsv } from "./csv";
-import { type Observation, type Rejection, validateObservation } from "./validation";
+import type { Catalogue } from "../../src/domain/catalogue";
+import { parsePeriod } from "../../src/domain/periods";
+import { readCsv } from "../../src/ingest/csv";
+import { type Observation, type Rejection, validateObservation } from "../../src/ingest/validation";
+import { type PanelSummary, summarizePanel } from "../../src/stats";
 
 export interface PanelCellSummary extends Omit<PanelSummary, "outlierFlags"> {
   metricKey: string;
@@ -17,7 +17,10 @@ export interface PanelLoad {
   summaries: PanelCellSummary[];
 }
 
-/** Validates a panel file, then flags outliers and aggregates each (metric, band, period) cell. */
+/**
+ * Validates a panel file, then flags outliers and aggregates each (metric, band, period) cell,
+ * all in memory: a reference for what the service's staged load and recompute must produce.
+ */
 export function loadPanelCsv(text: string, catalogue: Catalogue): PanelLoad {
   const seen = new Map<string, number>();
   const rejections: Rejection[] = [];
