@@ -1,15 +1,34 @@
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 const migrations = await readD1Migrations(fileURLToPath(new URL("./migrations", import.meta.url)));
+// The tests trust the development key, as npm start does, and sign their own tokens with it.
+const devKey = JSON.parse(readFileSync(new URL("./scripts/dev-auth/dev-key.json", import.meta.url), "utf8"));
 
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
       miniflare: {
-        bindings: { TEST_MIGRATIONS: migrations },
+        bindings: {
+          TEST_MIGRATIONS: migrations,
+          AUTH_ISSUER: devKey.issuer,
+          AUTH_AUDIENCE: devKey.audience,
+          AUTH_JWKS: JSON.stringify(devKey.jwks),
+          TEST_SIGNING_KEY: devKey.privateJwk,
+          // Suites make thousands of requests as a handful of principals; test/ratelimit and
+          // test/auth/rate-limits.test.ts set the real tiers where they test them.
+          RATE_LIMITS: JSON.stringify(
+            Object.fromEntries(
+              ["anonymous", "user", "admin"].map((tier) => [
+                tier,
+                { rate: 1e9, periodSeconds: 1, burst: 1e9 },
+              ]),
+            ),
+          ),
+        },
       },
     }),
   ],

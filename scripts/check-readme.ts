@@ -16,6 +16,12 @@ import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
 
+/** A ```sh block that only exports variables, such as TOKEN, for the examples after it. */
+interface Setup {
+  kind: "setup";
+  command: string;
+}
+
 interface Example {
   /** A shell command (```sh with curl) or a TypeScript program (```ts), run from the repository root. */
   kind: "sh" | "ts";
@@ -26,15 +32,19 @@ interface Example {
   expected: string;
 }
 
-function readExamples(markdown: string): Example[] {
+function readExamples(markdown: string): (Example | Setup)[] {
   const blocks = [...markdown.matchAll(/```(\w*)\n([\s\S]*?)```/g)].map((m) => ({
     language: m[1],
     body: m[2]!,
     at: m.index + m[0].indexOf("\n") + 1,
   }));
-  const examples: Example[] = [];
+  const examples: (Example | Setup)[] = [];
   blocks.forEach((block, i) => {
     const next = blocks[i + 1];
+    if (block.language === "sh" && /^export \w+=/m.test(block.body) && !block.body.includes("curl ")) {
+      examples.push({ kind: "setup", command: block.body });
+      return;
+    }
     if (!next || (next.language !== "json" && next.language !== "text")) return;
     const runnable = (block.language === "sh" && block.body.includes("curl ")) || block.language === "ts";
     if (!runnable) return;
@@ -108,12 +118,29 @@ function layout(value: unknown, indent = 0, used = indent): string {
   return `${open}\n${entries.join(",\n")}\n${" ".repeat(indent)}${close}`;
 }
 
+/** Variables the README's setup blocks exported, as a reader's shell would keep them. */
+const exported: Record<string, string> = {};
+
+/** Runs a setup block once and keeps what it exports. */
+function runSetup(command: string) {
+  const output = execFileSync("bash", ["-c", `set -euo pipefail\n${command}\nexport -p`], {
+    encoding: "utf8",
+    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    env: { ...process.env, ...exported },
+  });
+  for (const name of command.matchAll(/^export (\w+)=/gm)) {
+    const line = output.split("\n").find((l) => l.startsWith(`declare -x ${name[1]}=`));
+    if (line) exported[name[1]!] = JSON.parse(line.slice(`declare -x ${name[1]}=`.length));
+  }
+}
+
 /** A TypeScript example runs as a file in the repository root, so its imports resolve as written. */
 function run(kind: "sh" | "ts", command: string): string {
   const options = {
     encoding: "utf8" as const,
     timeout: 60_000,
     cwd: fileURLToPath(new URL("..", import.meta.url)),
+    env: { ...process.env, ...exported },
   };
   if (kind === "sh") return execFileSync("bash", ["-c", `set -euo pipefail\n${command}`], options);
   const file = fileURLToPath(new URL("../.readme-example.ts", import.meta.url));
@@ -142,6 +169,10 @@ const readme = readFileSync(readmePath, "utf8");
 const examples = readExamples(readme);
 let failed = 0;
 for (const example of examples) {
+  if (example.kind === "setup") {
+    runSetup(example.command);
+    continue;
+  }
   const command = example.command.replaceAll("http://localhost:8787", baseUrl);
   const title = example.command.split("\n")[0]!.slice(0, 100);
   let problem: string | null;
@@ -171,5 +202,6 @@ if (update) {
   console.log(`README.md: ${replacements.length} JSON blocks refreshed`);
 }
 feeds.kill();
-console.log(`README examples: ${examples.length - failed} passed, ${failed} failed`);
-process.exit(failed > 0 || examples.length === 0 ? 1 : 0);
+const checked = examples.filter((example) => example.kind !== "setup").length;
+console.log(`README examples: ${checked - failed} passed, ${failed} failed`);
+process.exit(failed > 0 || checked === 0 ? 1 : 0);

@@ -1,11 +1,13 @@
 /**
  * `npm run rpc:smoke`: starts the service as `npm start` does (or uses BASE_URL when given), then
  * calls every BenchmarkService method with `buf curl --schema proto`, over the Connect protocol
- * and over gRPC-Web. Fails on any error.
+ * and over gRPC-Web, with bearer tokens minted by the development key (scripts/dev-auth/token.ts):
+ * a service at BASE_URL must trust that key, as `npm start`'s does. Fails on any error.
  */
 import { execFile } from "node:child_process";
 import path from "node:path";
 import { promisify } from "node:util";
+import { mintDevToken } from "./dev-auth/token";
 import {
   findFreePorts,
   LOOPBACK,
@@ -18,8 +20,18 @@ import {
 const run = promisify(execFile);
 const BUF = path.join(REPO_ROOT, "node_modules/.bin/buf");
 
-/** One request per method, with a check of the answer it must give against the sample data. */
-const CALLS: { method: string; request: unknown; check: (response: Record<string, unknown>) => boolean }[] = [
+type Role = "analyst" | "admin";
+
+/**
+ * One request per method, with a check of the answer it must give against the sample data. Each
+ * goes with an analyst token unless its method needs admin.
+ */
+const CALLS: {
+  method: string;
+  role?: Role;
+  request: unknown;
+  check: (response: Record<string, unknown>) => boolean;
+}[] = [
   {
     method: "GetBenchmarkData",
     request: { metric: "arr_growth", revenueRange: "1M-5M", includeStatistics: true },
@@ -46,12 +58,21 @@ const CALLS: { method: string; request: unknown; check: (response: Record<string
     request: {},
     check: (r) => Array.isArray(r.revenueRanges) && r.revenueRanges.length === 5,
   },
-  { method: "ListSources", request: {}, check: (r) => Array.isArray(r.sources) && r.sources.length === 4 },
+  {
+    method: "ListSources",
+    role: "admin",
+    request: {},
+    check: (r) => Array.isArray(r.sources) && r.sources.length === 4,
+  },
 ];
 
 const PROTOCOLS = ["connect", "grpcweb"] as const;
 
 async function smoke(baseUrl: string): Promise<number> {
+  const tokens: Record<Role, string> = {
+    analyst: await mintDevToken("analyst", "rpc-smoke-analyst"),
+    admin: await mintDevToken("admin", "rpc-smoke-admin"),
+  };
   let failures = 0;
   for (const protocol of PROTOCOLS) {
     for (const call of CALLS) {
@@ -62,6 +83,8 @@ async function smoke(baseUrl: string): Promise<number> {
         "proto",
         "--protocol",
         protocol,
+        "-H",
+        `Authorization: Bearer ${tokens[call.role ?? "analyst"]}`,
         "--data",
         JSON.stringify(call.request),
         url,

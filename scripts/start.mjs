@@ -1,6 +1,7 @@
 // `npm start`: migrate the local D1, serve, and load the sample data into an empty database
 // through the service's own upload API. Prints "Ready: <url>" once the data is in.
 import { spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,9 +23,19 @@ function run(command, args) {
 
 run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"]);
 
+// Local development trusts the development key (scripts/dev-auth), and only here: wrangler.toml
+// configures no issuer, so a deployment without its own auth settings refuses to serve.
+const devKey = JSON.parse(readFileSync(join(root, "scripts", "dev-auth", "dev-key.json"), "utf8"));
+const devAuth = {
+  AUTH_ISSUER: devKey.issuer,
+  AUTH_AUDIENCE: devKey.audience,
+  AUTH_JWKS: JSON.stringify(devKey.jwks),
+};
+const devVars = Object.entries(devAuth).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+
 const server = spawn(
   bin("wrangler"),
-  ["dev", "--port", port, "--ip", "127.0.0.1", ...process.argv.slice(2)],
+  ["dev", "--port", port, "--ip", "127.0.0.1", ...devVars, ...process.argv.slice(2)],
   {
     cwd: root,
     stdio: "inherit",

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { IngestMessage, RecomputeMessage } from "./jobs/messages";
+import type { RateLimiter } from "./ratelimit/rate-limiter";
 
 /** Bindings declared in wrangler.toml. */
 export interface Env {
@@ -14,6 +15,16 @@ export interface Env {
   RETRY_BASE_SECONDS?: string;
   CIRCUIT_FAILURE_THRESHOLD?: string;
   CIRCUIT_COOLDOWN_SECONDS?: string;
+  /** Bearer tokens: see src/auth/config.ts. */
+  AUTH_ISSUER?: string;
+  AUTH_AUDIENCE?: string;
+  AUTH_JWKS_URL?: string;
+  AUTH_JWKS?: string;
+  AUTH_ROLE_CLAIM?: string;
+  ANONYMOUS_ACCESS?: string;
+  /** One token bucket per principal; tiers from RATE_LIMITS, see src/ratelimit/config.ts. */
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  RATE_LIMITS?: string;
 }
 
 const configSchema = z.object({

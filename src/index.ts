@@ -2,6 +2,8 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { handleQueue, handleScheduled } from "./jobs/handlers";
 
+export { RateLimiter } from "./ratelimit/rate-limiter";
+
 const app = createApp();
 
 export default {

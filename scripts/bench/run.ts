@@ -3,8 +3,9 @@
  *
  * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) and a full
  * recompute of a 1,001,000-observation panel in a local D1 of its own (scripts/bench/recompute.ts)
- * while no server runs. Then starts the service exactly as `npm start` does, plus a bare Hono
- * worker in the same local workerd runtime as a baseline, and drives both with autocannon over
+ * while no server runs. Then starts the service as `npm start` does, but with its rate limits
+ * lifted, plus a bare Hono worker in the same local workerd runtime as a baseline, and drives both
+ * with bearer tokens minted by the development key (scripts/dev-auth/token.ts) and autocannon over
  * loopback: the REST routes against the bare worker, and the ranking over Connect RPC (binary
  * protobuf) against the same ranking over REST. Targets run in interleaved rounds and each figure
  * is the median of the rounds, because a small, noisy machine drifts over a run and a single
@@ -29,6 +30,7 @@ import {
   CalculateRankingRequestSchema,
   CalculateRankingResponseSchema,
 } from "../../src/gen/benchmark/v1/benchmark_pb";
+import { mintDevToken } from "../dev-auth/token";
 import {
   findFreePorts,
   LOOPBACK,
@@ -57,6 +59,24 @@ const LOAD = {
 } as const;
 
 const BARE_START_TIMEOUT_MS = 60_000;
+
+/**
+ * `wrangler dev` flags for the service. Its per-principal rate limits (1,000 requests an hour for
+ * a user, 5,000 for an admin) would turn the load into 429s within the first second, and the
+ * benchmark measures throughput, not the limits: every tier is lifted far beyond what a run can
+ * send. The limiter still runs on every request, as it does in production.
+ */
+const LIFTED_RATE_LIMITS = [
+  "--var",
+  `RATE_LIMITS:${JSON.stringify(
+    Object.fromEntries(
+      ["anonymous", "user", "admin"].map((tier) => [tier, { rate: 1e9, periodSeconds: 1, burst: 1e9 }]),
+    ),
+  )}`,
+];
+
+/** Dev tokens minted once per run must outlive it: one expiring mid-run would fail it with 401s. */
+const TOKEN_TTL_SECONDS = 6 * 3600;
 
 type TargetName = "bare" | "cachedGet" | "ranking" | "rpcRanking";
 
@@ -133,32 +153,49 @@ function startBareWorker(port: number, inspectorPort: number): ManagedServer {
 /** The one query both rankings answer, so that their ratio compares the protocols alone. */
 const RANKING_QUERY = { metric: "arr_growth", value: 55, revenueRange: "1M-5M" } as const;
 
-function defineTargets(barePort: number, servicePort: number): Record<TargetName, Target> {
+/**
+ * Every target sends the same analyst token, so that both rankings pay the same verification and
+ * their ratio still compares the protocols alone. The bare worker ignores the header, but gets it
+ * too: the request bytes are then equal, and a ratio to bare counts the verification as the
+ * service's own work.
+ */
+function defineTargets(
+  barePort: number,
+  servicePort: number,
+  analystToken: string,
+): Record<TargetName, Target> {
   const service = `http://${LOOPBACK}:${servicePort}`;
+  const authorization = `Bearer ${analystToken}`;
   const rpcRankingRequest = create(CalculateRankingRequestSchema, {
     metric: RANKING_QUERY.metric,
     value: RANKING_QUERY.value,
     peersSelector: { case: "revenueRange", value: RANKING_QUERY.revenueRange },
   });
   return {
-    bare: { name: "bare", method: "GET", url: `http://${LOOPBACK}:${barePort}/bare` },
+    bare: {
+      name: "bare",
+      method: "GET",
+      url: `http://${LOOPBACK}:${barePort}/bare`,
+      headers: { authorization },
+    },
     cachedGet: {
       name: "cachedGet",
       method: "GET",
       url: `${service}/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M`,
+      headers: { authorization },
     },
     ranking: {
       name: "ranking",
       method: "POST",
       url: `${service}/api/v1/benchmarks/ranking`,
-      headers: { "content-type": "application/json" },
+      headers: { authorization, "content-type": "application/json" },
       body: JSON.stringify(RANKING_QUERY),
     },
     rpcRanking: {
       name: "rpcRanking",
       method: "POST",
       url: `${service}/benchmark.v1.BenchmarkService/CalculateRanking`,
-      headers: { "content-type": "application/proto", "connect-protocol-version": "1" },
+      headers: { authorization, "content-type": "application/proto", "connect-protocol-version": "1" },
       body: Buffer.from(toBinary(CalculateRankingRequestSchema, rpcRankingRequest)),
       bodyDescription: `(protobuf) ${toJsonString(CalculateRankingRequestSchema, rpcRankingRequest)}`,
     },
@@ -401,12 +438,17 @@ async function main(): Promise<void> {
     const http = parts.has("http");
     const [servicePort = 0, barePort = 0, bareInspectorPort = 0] = await findFreePorts(3);
     const serviceUrl = `http://${LOOPBACK}:${servicePort}`;
-    const targets = defineTargets(barePort, servicePort);
+    // Analyst for the benchmark and ranking traffic; admin for the upload's sources and uploads.
+    const [analystToken, adminToken] = await Promise.all([
+      mintDevToken("analyst", "bench-analyst", TOKEN_TTL_SECONDS),
+      mintDevToken("admin", "bench-admin", TOKEN_TTL_SECONDS),
+    ]);
+    const targets = defineTargets(barePort, servicePort, analystToken);
 
     console.log(
       `Starting the service (port ${servicePort})${http ? ` and the bare worker (port ${barePort})` : ""}...`,
     );
-    const service = startService(servicePort);
+    const service = startService(servicePort, LIFTED_RATE_LIMITS);
     const bare = http ? startBareWorker(barePort, bareInspectorPort) : undefined;
     try {
       await Promise.all([
@@ -447,7 +489,10 @@ async function main(): Promise<void> {
             cpuModel: os.cpus()[0]?.model ?? "unknown",
             platform: os.platform(),
           },
-          config: { ...LOAD },
+          config: {
+            ...LOAD,
+            authorization: "Bearer <analyst dev token> on every target, the bare one included",
+          },
           targets: summaries,
           goals,
         });
@@ -456,11 +501,13 @@ async function main(): Promise<void> {
       // After the load: an upload moves the data version and leaves a recompute behind it.
       if (parts.has("upload")) {
         if (http) console.log("");
-        const upload = await runUploadBench(serviceUrl).catch((error: unknown) => {
-          // A 500 says little by itself; the Worker's log says why.
-          const message = error instanceof Error ? error.message : String(error);
-          throw new Error(`${message}\nThe service's last output:\n${service.outputTail()}`);
-        });
+        const upload = await runUploadBench({ url: serviceUrl, token: adminToken }).catch(
+          (error: unknown) => {
+            // A 500 says little by itself; the Worker's log says why.
+            const message = error instanceof Error ? error.message : String(error);
+            throw new Error(`${message}\nThe service's last output:\n${service.outputTail()}`);
+          },
+        );
         sections.upload = upload;
         closingLines.push(describeUpload(upload));
       }

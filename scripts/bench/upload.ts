@@ -16,6 +16,8 @@
  * overlap the next measurement; the source is deleted once that work is done. The figure is the
  * median over rounds of each round's ratio of service rows/s to SQLite rows/s.
  *
+ * Every request carries the admin token it is given: sources, rules and uploads need that role.
+ *
  * `npm run bench` runs this against the service it started; `npm run bench -- upload` runs only this.
  */
 import { execFile } from "node:child_process";
@@ -138,15 +140,24 @@ export interface UploadBenchResult {
 // ---------------------------------------------------------------------------------------------
 // Service calls
 
+/** The service under test and the admin token to call it with. */
+export interface ServiceEndpoint {
+  url: string;
+  token: string;
+}
+
 async function call(
-  baseUrl: string,
+  endpoint: ServiceEndpoint,
   method: string,
   pathname: string,
   init: { body?: string; contentType?: string; expect: number[]; timeoutMs?: number },
 ): Promise<Response> {
-  const response = await fetch(`${baseUrl}${pathname}`, {
+  const response = await fetch(`${endpoint.url}${pathname}`, {
     method,
-    headers: init.contentType ? { "content-type": init.contentType } : undefined,
+    headers: {
+      authorization: `Bearer ${endpoint.token}`,
+      ...(init.contentType ? { "content-type": init.contentType } : {}),
+    },
     body: init.body,
     signal: AbortSignal.timeout(init.timeoutMs ?? 30_000),
   });
@@ -156,25 +167,27 @@ async function call(
   return response;
 }
 
-async function getJson<T>(baseUrl: string, pathname: string): Promise<T> {
-  return (await (await call(baseUrl, "GET", pathname, { expect: [200] })).json()) as T;
+async function getJson<T>(endpoint: ServiceEndpoint, pathname: string): Promise<T> {
+  return (await (await call(endpoint, "GET", pathname, { expect: [200] })).json()) as T;
 }
 
 /** The rules in force for every metric, so that the file holds only rows they accept. */
-async function readRules(baseUrl: string): Promise<Map<string, MetricRules>> {
-  const { metrics } = await getJson<{ metrics: { key: string }[] }>(baseUrl, "/api/v1/metrics");
+async function readRules(endpoint: ServiceEndpoint): Promise<Map<string, MetricRules>> {
+  const { metrics } = await getJson<{ metrics: { key: string }[] }>(endpoint, "/api/v1/metrics");
   const rules = new Map<string, MetricRules>();
   for (const { key } of metrics) {
-    rules.set(key, await getJson<MetricRules>(baseUrl, `/api/v1/metrics/${key}/rules`));
+    rules.set(key, await getJson<MetricRules>(endpoint, `/api/v1/metrics/${key}/rules`));
   }
   return rules;
 }
 
-async function deleteSource(baseUrl: string, sourceId: string): Promise<void> {
-  await (await call(baseUrl, "DELETE", `/api/v1/sources/${sourceId}`, { expect: [204, 404] })).body?.cancel();
+async function deleteSource(endpoint: ServiceEndpoint, sourceId: string): Promise<void> {
+  await (
+    await call(endpoint, "DELETE", `/api/v1/sources/${sourceId}`, { expect: [204, 404] })
+  ).body?.cancel();
 }
 
-async function createSource(baseUrl: string, sourceId: string): Promise<void> {
+async function createSource(endpoint: ServiceEndpoint, sourceId: string): Promise<void> {
   const body = JSON.stringify({
     id: sourceId,
     name: "Upload benchmark panel (sample rows)",
@@ -183,20 +196,20 @@ async function createSource(baseUrl: string, sourceId: string): Promise<void> {
     mapping: MAPPING,
   });
   await (
-    await call(baseUrl, "POST", "/api/v1/sources", { body, contentType: "application/json", expect: [201] })
+    await call(endpoint, "POST", "/api/v1/sources", { body, contentType: "application/json", expect: [201] })
   ).body?.cancel();
 }
 
 /** Times the upload request alone and checks that every row was taken. */
 async function timeUpload(
-  baseUrl: string,
+  endpoint: ServiceEndpoint,
   sourceId: string,
   csv: string,
   rows: number,
 ): Promise<{ seconds: number; run: Run }> {
   const pathname = `/api/v1/sources/${sourceId}/uploads`;
   const started = performance.now();
-  const response = await call(baseUrl, "POST", pathname, {
+  const response = await call(endpoint, "POST", pathname, {
     body: csv,
     contentType: "text/csv",
     expect: [201],
@@ -367,11 +380,11 @@ function median(values: number[]): number {
 
 const roundTo3 = (value: number) => Math.round(value * 1000) / 1000;
 
-export async function runUploadBench(baseUrl: string): Promise<UploadBenchResult> {
+export async function runUploadBench(endpoint: ServiceEndpoint): Promise<UploadBenchResult> {
   const { rows, rounds, sourceId, warmupRows } = UPLOAD_CONFIG;
-  const ranges = (await getJson<{ revenueRanges: RevenueRange[] }>(baseUrl, "/api/v1/revenue-ranges"))
+  const ranges = (await getJson<{ revenueRanges: RevenueRange[] }>(endpoint, "/api/v1/revenue-ranges"))
     .revenueRanges;
-  const { csv, skipped } = buildCsv(rows, await readRules(baseUrl), ranges);
+  const { csv, skipped } = buildCsv(rows, await readRules(endpoint), ranges);
   const csvBytes = Buffer.byteLength(csv);
   if (skipped > 0)
     console.log(`upload: ${skipped} sample rows left out: stored metric rules would refuse them`);
@@ -387,24 +400,24 @@ export async function runUploadBench(baseUrl: string): Promise<UploadBenchResult
         `SQLite baseline under ${node}`,
     );
 
-    await deleteSource(baseUrl, sourceId);
-    await createSource(baseUrl, sourceId);
+    await deleteSource(endpoint, sourceId);
+    await createSource(endpoint, sourceId);
     const warmupCsv = `${csv.split("\n", warmupRows + 1).join("\n")}\n`;
-    await timeUpload(baseUrl, sourceId, warmupCsv, warmupRows);
+    await timeUpload(endpoint, sourceId, warmupCsv, warmupRows);
     await waitUntilIdle();
-    await deleteSource(baseUrl, sourceId);
+    await deleteSource(endpoint, sourceId);
 
     let lastRun: Run | undefined;
     let baseline: SqliteLoadResult | undefined;
     let idleWaitSeconds = 0;
     const measureService = async (): Promise<ServiceSide> => {
-      await createSource(baseUrl, sourceId);
+      await createSource(endpoint, sourceId);
       idleWaitSeconds += await waitUntilIdle();
-      const { seconds, run } = await timeUpload(baseUrl, sourceId, csv, rows);
+      const { seconds, run } = await timeUpload(endpoint, sourceId, csv, rows);
       lastRun = run;
       // The work the upload leaves behind (the recompute) ends before the source goes.
       idleWaitSeconds += await waitUntilIdle();
-      await deleteSource(baseUrl, sourceId);
+      await deleteSource(endpoint, sourceId);
       return {
         seconds: roundTo3(seconds),
         rowsPerSecond: Math.round(rows / seconds),
@@ -486,7 +499,7 @@ export async function runUploadBench(baseUrl: string): Promise<UploadBenchResult
     };
   } finally {
     // A failed round leaves its source behind; the developer's database should not keep it.
-    await deleteSource(baseUrl, sourceId).catch(() => {});
+    await deleteSource(endpoint, sourceId).catch(() => {});
     await rm(WORK_DIR, { recursive: true, force: true });
   }
 }

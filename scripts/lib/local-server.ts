@@ -126,9 +126,12 @@ export const OFFLINE_WRANGLER_ENV = {
   CLOUDFLARE_CF_FETCH_ENABLED: "false",
 };
 
-/** Launched as `npm start` does; start.mjs passes its extra arguments on to `wrangler dev`. */
-export function startService(port: number): ManagedServer {
-  return ManagedServer.start("service", ["scripts/start.mjs", ...WRANGLER_DEV_FLAGS], {
+/**
+ * Launched as `npm start` does; start.mjs passes its extra arguments (`wranglerArgs` after the
+ * shared flags) on to `wrangler dev`.
+ */
+export function startService(port: number, wranglerArgs: readonly string[] = []): ManagedServer {
+  return ManagedServer.start("service", ["scripts/start.mjs", ...WRANGLER_DEV_FLAGS, ...wranglerArgs], {
     ...OFFLINE_WRANGLER_ENV,
     PORT: String(port),
   });

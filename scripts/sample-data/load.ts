@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import type { SourceMapping } from "../../src/domain/catalogue";
+import { mintDevToken } from "../dev-auth/token";
 import { generateSampleData, type SampleData } from "./generate";
 
 const { values: args } = parseArgs({
@@ -26,8 +27,13 @@ interface Run {
   rejections: { line: number; reason: string }[];
 }
 
-async function request<T>(path: string, init?: RequestInit): Promise<T> {
-  const response = await fetch(`${base}${path}`, init);
+// An operator's job: the loader signs in as an admin with the development key.
+const authorization = `Bearer ${await mintDevToken("admin", "sample-data-loader")}`;
+
+async function request<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const headers = new Headers(init.headers);
+  headers.set("Authorization", authorization);
+  const response = await fetch(`${base}${path}`, { ...init, headers });
   const text = await response.text();
   if (!response.ok) throw new Error(`${init?.method ?? "GET"} ${path}: HTTP ${response.status} ${text}`);
   return JSON.parse(text) as T;

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app";
+import { isAdmin } from "../auth/roles";
 
 interface CachedBody {
   body: string;
@@ -26,13 +27,19 @@ export async function respondCached(
   key: string,
   produce: () => Promise<unknown>,
 ): Promise<Response> {
-  const { value, result } = await c.var.services.cache.getOrCompute<CachedBody>(`http:${key}`, async () => {
-    const body = JSON.stringify(await produce());
-    return { body, etag: await strongEtag(body) };
-  });
+  // Admins see peer groups below k that others may not: their answers are cached apart.
+  const audience = isAdmin(c.var.principal) ? "admin" : "member";
+  const { value, result } = await c.var.services.cache.getOrCompute<CachedBody>(
+    `http:${audience}:${key}`,
+    async () => {
+      const body = JSON.stringify(await produce());
+      return { body, etag: await strongEtag(body) };
+    },
+  );
   const headers = {
     ETag: value.etag,
-    "Cache-Control": `public, max-age=${c.var.services.config.cacheMaxAgeSeconds}`,
+    // private: answers depend on who asks (roles, k-anonymity), so no shared cache may keep them.
+    "Cache-Control": `private, max-age=${c.var.services.config.cacheMaxAgeSeconds}`,
     "X-Cache": result,
   };
   if (matchesEtag(c.req.header("If-None-Match"), value.etag)) return c.body(null, 304, headers);

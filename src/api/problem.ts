@@ -5,6 +5,7 @@ import { ServiceError, toProblem } from "../domain/errors";
 export function problemResponse(c: Context, error: ServiceError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname);
   return c.body(JSON.stringify(body), body.status as ContentfulStatusCode, {
+    ...error.headers,
     "Content-Type": "application/problem+json",
   });
 }

@@ -6,11 +6,14 @@ import { Code } from "@connectrpc/connect";
  */
 export const ERROR_KINDS = {
   invalid_argument: { status: 400, title: "Invalid request", code: Code.InvalidArgument },
+  unauthenticated: { status: 401, title: "Unauthorized", code: Code.Unauthenticated },
+  permission_denied: { status: 403, title: "Forbidden", code: Code.PermissionDenied },
   not_found: { status: 404, title: "Not found", code: Code.NotFound },
   conflict: { status: 409, title: "Conflict", code: Code.AlreadyExists },
   failed_precondition: { status: 422, title: "Request cannot be served", code: Code.FailedPrecondition },
   payload_too_large: { status: 413, title: "Payload too large", code: Code.ResourceExhausted },
   unsupported_media_type: { status: 415, title: "Unsupported media type", code: Code.InvalidArgument },
+  rate_limited: { status: 429, title: "Too many requests", code: Code.ResourceExhausted },
   internal: { status: 500, title: "Internal error", code: Code.Internal },
   unavailable: { status: 503, title: "Service unavailable", code: Code.Unavailable },
 } as const;
@@ -29,6 +32,8 @@ export class ServiceError extends Error {
     readonly reason: string,
     message: string,
     readonly fields: FieldViolation[] = [],
+    /** Response headers the failure calls for, such as WWW-Authenticate or Retry-After. */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = "ServiceError";

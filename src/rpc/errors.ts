@@ -17,7 +17,8 @@ export function toConnectError(error: ServiceError): ConnectError {
   return new ConnectError(
     message,
     ERROR_KINDS[error.kind].code,
-    undefined,
+    // Headers such as WWW-Authenticate and Retry-After go out as response metadata.
+    new Headers(error.headers),
     violations.length > 0 ? [{ desc: BadRequestSchema, value: { fieldViolations: violations } }] : [],
   );
 }

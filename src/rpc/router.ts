@@ -2,8 +2,10 @@ import { createConnectRouter, createContextValues } from "@connectrpc/connect";
 import type { UniversalHandler } from "@connectrpc/connect/protocol";
 import type { Context } from "hono";
 import type { AppEnv } from "../app";
+import { loadAuthSetup } from "../auth/config";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
 import { MAX_BODY_BYTES } from "../service/requests";
+import { authInterceptor, authSetupKey, envKey, httpRequestKey } from "./auth";
 import { errorInterceptor } from "./errors";
 import { toFetchResponse, toUniversalRequest } from "./http-bridge";
 import { benchmarkService, servicesKey } from "./service";
@@ -22,7 +24,7 @@ const router = createConnectRouter({
   // Strict like REST: an unknown field or enum name is an error, not silently dropped.
   jsonOptions: { ignoreUnknownFields: false },
   grpc: false,
-  interceptors: [errorInterceptor],
+  interceptors: [errorInterceptor, authInterceptor],
 });
 router.service(BenchmarkService, benchmarkService);
 
@@ -35,13 +37,18 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
   if (!handler.allowedMethods.includes(c.req.method)) {
     return new Response(null, { status: 405, headers: { Allow: handler.allowedMethods.join(", ") } });
   }
-  const contextValues = createContextValues().set(servicesKey, c.var.services);
+  const contextValues = createContextValues()
+    .set(servicesKey, c.var.services)
+    .set(httpRequestKey, c.req.raw)
+    .set(authSetupKey, loadAuthSetup(c.env))
+    .set(envKey, c.env);
   const prepared = await toUniversalRequest(handler, c.req.raw, MAX_BODY_BYTES, contextValues);
   if ("response" in prepared) return prepared.response;
   const response = await toFetchResponse(await handler(prepared.request));
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
-    response.headers.set("Cache-Control", `public, max-age=${c.var.services.config.cacheMaxAgeSeconds}`);
+    // private: answers depend on who asks, so no shared cache may keep them.
+    response.headers.set("Cache-Control", `private, max-age=${c.var.services.config.cacheMaxAgeSeconds}`);
   }
   return response;
 }

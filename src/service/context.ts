@@ -1,3 +1,4 @@
+import type { Principal } from "../auth/roles";
 import { VersionedCache } from "../cache/versioned-cache";
 import { createDatabase, type Database } from "../db/client";
 import { type Config, type Env, loadConfig } from "../env";
@@ -12,6 +13,8 @@ export interface ServiceContext {
     ingest: Queue<IngestMessage>;
     recompute: Queue<RecomputeMessage>;
   };
+  /** The caller, for what depends on who asks (k-anonymity); undefined for queue and cron work. */
+  principal?: Principal;
 }
 
 /** `defer` keeps background work (cache writes) alive past the response, e.g. ctx.waitUntil. */

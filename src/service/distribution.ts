@@ -1,3 +1,4 @@
+import { isAdmin } from "../auth/roles";
 import type { PeerGroupFilter } from "../db/queries";
 import type { QuantileRow, Source, SourceKind } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
@@ -75,9 +76,16 @@ export function toSourceSummary(source: Source, row: QuantileRow): SourceSummary
   };
 }
 
-/** Statistics of fewer than `minPeerGroup` companies could identify them, so none are shown. */
+/**
+ * k-anonymity: statistics of fewer than `minPeerGroup` companies could identify them, so none
+ * are shown to anyone but an admin.
+ */
+export function mayShowPeerGroup(ctx: ServiceContext, n: number): boolean {
+  return n >= ctx.config.minPeerGroup || isAdmin(ctx.principal);
+}
+
 export function assertPeerGroupSize(ctx: ServiceContext, n: number, description?: string): void {
-  if (n < ctx.config.minPeerGroup) {
+  if (!mayShowPeerGroup(ctx, n)) {
     throw new ServiceError(
       "failed_precondition",
       "peer-group-too-small",

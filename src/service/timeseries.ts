@@ -5,7 +5,7 @@ import { parsePeriod } from "../domain/periods";
 import { mannKendall, olsFit, poolSources, theilSen } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
-import type { Distribution } from "./distribution";
+import { type Distribution, mayShowPeerGroup } from "./distribution";
 
 export interface TimeSeriesQuery {
   metric: string;
@@ -85,7 +85,7 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
   const suppressedPeriods: string[] = [];
   for (const [period, cell] of byPeriod) {
     const { method: _, ...pooled } = poolSources(cell);
-    if (pooled.n < ctx.config.minPeerGroup) suppressedPeriods.push(period);
+    if (!mayShowPeerGroup(ctx, pooled.n)) suppressedPeriods.push(period);
     else points.push({ period, ...pooled });
   }
   const { key, name, unit, direction } = metric;

@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BenchmarkResult } from "../../src/service/benchmarks";
 import { poolSources } from "../../src/stats";
+import { tokenFor } from "../helpers/auth";
 import {
   MIXED,
   PANEL_MEDIAN_INTERVAL,
@@ -163,11 +164,27 @@ describe("GET /api/v1/benchmarks", () => {
     expect(byPeriod.detail).toBe("No benchmark data for arr_growth in the 1M-5M band for 2019.");
   });
 
-  it("refuses to show a peer group smaller than the minimum", async () => {
-    const body = await problem(await call("/api/v1/benchmarks?metric=logo_churn&revenueRange=1M-5M"), 422);
-    expect(body.type).toBe("/problems/peer-group-too-small");
-    expect(body.detail).toContain("4 companies");
-    expect(JSON.stringify(body)).not.toContain("p50");
+  it("refuses to show a peer group smaller than the minimum (k-anonymity)", async () => {
+    const path = "/api/v1/benchmarks?metric=logo_churn&revenueRange=1M-5M";
+    for (const role of ["viewer", "analyst"] as const) {
+      const body = await problem(
+        await call(path, { headers: { Authorization: `Bearer ${await tokenFor(role)}` } }),
+        422,
+      );
+      expect(body.type).toBe("/problems/peer-group-too-small");
+      expect(body.detail).toContain("4 companies");
+      expect(JSON.stringify(body)).not.toContain("p50");
+    }
+  });
+
+  it("shows a peer group of 4 to an admin, and still not to a viewer after that", async () => {
+    const path = "/api/v1/benchmarks?metric=logo_churn&revenueRange=1M-5M";
+    const admin = await call(path, { headers: { Authorization: `Bearer ${await tokenFor("admin")}` } });
+    expect(admin.status).toBe(200);
+    expect(((await admin.json()) as { pooled: { n: number } }).pooled.n).toBe(4);
+    // The admin's answer is cached apart from everyone else's.
+    const viewer = await call(path, { headers: { Authorization: `Bearer ${await tokenFor("viewer")}` } });
+    expect(viewer.status).toBe(422);
   });
 
   it.each([
@@ -202,7 +219,7 @@ describe("caching", () => {
   it("misses, then hits memory, then KV, with a stable ETag and Cache-Control", async () => {
     const first = await call(url);
     expect(first.headers.get("X-Cache")).toBe("miss");
-    expect(first.headers.get("Cache-Control")).toBe("public, max-age=60");
+    expect(first.headers.get("Cache-Control")).toBe("private, max-age=60");
     const etag = first.headers.get("ETag");
     expect(etag).toMatch(/^"[0-9a-f]{24}"$/);
     const text = await first.text();

@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { RankingResult } from "../../src/service/ranking";
 import { wilsonInterval } from "../../src/stats";
+import { withToken } from "../helpers/auth";
 import { MIXED, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, postJson, seed } from "../helpers/seed";
 
@@ -173,11 +174,14 @@ describe("POST /api/v1/benchmarks/ranking", () => {
       },
     });
     const { SELF } = await import("cloudflare:test");
-    const response = await SELF.fetch(`https://bench.test${RANKING}`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: streamed,
-    });
+    const response = await SELF.fetch(
+      `https://bench.test${RANKING}`,
+      await withToken(RANKING, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: streamed,
+      }),
+    );
     await problem(response, 413);
   });
 

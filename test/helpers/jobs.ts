@@ -12,6 +12,7 @@ import type { Database } from "../../src/db/client";
 import type { Env } from "../../src/env";
 import { type IngestMessage, QUEUES, type RecomputeMessage } from "../../src/jobs/messages";
 import { createServiceContext, type ServiceContext } from "../../src/service/context";
+import { withToken } from "./auth";
 
 /** A queue producer that keeps what is sent, so a test can deliver it when and how it likes. */
 export class RecordingQueue<Body> implements Queue<Body> {
@@ -50,6 +51,8 @@ type Vars = Partial<
     | "CIRCUIT_FAILURE_THRESHOLD"
     | "CIRCUIT_COOLDOWN_SECONDS"
     | "MIN_PEER_GROUP"
+    | "RATE_LIMITS"
+    | "ANONYMOUS_ACCESS"
   >
 >;
 
@@ -72,9 +75,16 @@ export class Harness {
     return createServiceContext(this.env, () => {});
   }
 
+  /** A request through the Worker's fetch handler, with a token as test/helpers/auth.ts picks it. */
   async fetch(path: string, init?: RequestInit): Promise<Response> {
+    return this.fetchAnonymously(path, await withToken(path, init));
+  }
+
+  /** A request exactly as given: without a token unless `init` carries one. */
+  async fetchAnonymously(path: string, init?: RequestInit): Promise<Response> {
     const execution = createExecutionContext();
-    const response = await worker.fetch(new Request(`https://bench.test${path}`, init), this.env, execution);
+    const request = new Request(`https://bench.test${path}`, init);
+    const response = await worker.fetch(request, this.env, execution);
     await waitOnExecutionContext(execution);
     return response;
   }

@@ -4,6 +4,7 @@ import { clearMemoryCache, VersionedCache } from "../../src/cache/versioned-cach
 import { createDatabase } from "../../src/db/client";
 import { ingestionRuns, observations, rejectedRows, sources, summaries } from "../../src/db/schema";
 import { parsePeriod } from "../../src/domain/periods";
+import { withToken } from "./auth";
 
 export const db = createDatabase(env.DB);
 
@@ -53,8 +54,17 @@ export async function seedRejections(
 
 export { clearMemoryCache };
 
-/** A request to the Worker under test, through its real fetch handler. */
+/**
+ * A request to the Worker under test, through its real fetch handler, as an admin unless `init`
+ * sets its own Authorization (test/auth covers who may do what).
+ */
 export async function call(path: string, init?: RequestInit): Promise<Response> {
+  const { SELF } = await import("cloudflare:test");
+  return SELF.fetch(`https://bench.test${path}`, await withToken(path, init));
+}
+
+/** A request with no credentials at all. */
+export async function callAnonymously(path: string, init?: RequestInit): Promise<Response> {
   const { SELF } = await import("cloudflare:test");
   return SELF.fetch(`https://bench.test${path}`, init);
 }

@@ -115,7 +115,7 @@ describe.each(TRANSPORTS)("over $name", (transport) => {
       expect(exchange).toMatchObject({
         method: transport.httpMethod,
         status: 200,
-        cacheControl: transport.httpMethod === "GET" ? "public, max-age=60" : null,
+        cacheControl: transport.httpMethod === "GET" ? "private, max-age=60" : null,
       });
     }
   });

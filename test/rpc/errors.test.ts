@@ -8,6 +8,7 @@ import {
   type Granularity,
 } from "../../src/gen/benchmark/v1/benchmark_pb";
 import { BadRequestSchema } from "../../src/gen/google/rpc/error_details_pb";
+import { withToken } from "../helpers/auth";
 import { TEST_OBSERVATIONS, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, seed } from "../helpers/seed";
 import {
@@ -253,11 +254,12 @@ describe("requests no client would send", () => {
       "a malformed protobuf message in a Connect GET",
       400,
       "invalid_argument",
-      () =>
+      async () =>
         SELF.fetch(
           `${procedureUrl("CalculateRanking")}?connect=v1&encoding=proto&base64=1&message=${btoa(
             String.fromCharCode(...MALFORMED_PROTOBUF),
           )}`,
+          await withToken(procedureUrl("CalculateRanking")),
         ),
     ],
     ["a body over 64 KiB", 429, "resource_exhausted", () => postRpc("CalculateRanking", OVER_64_KIB)],
@@ -316,7 +318,10 @@ describe("HTTP around the procedures", () => {
   });
 
   it("PUT is 405 and says which methods are allowed", async () => {
-    const response = await SELF.fetch(procedureUrl("CalculateRanking"), { method: "PUT", body: "{}" });
+    const response = await SELF.fetch(
+      procedureUrl("CalculateRanking"),
+      await withToken(procedureUrl("CalculateRanking"), { method: "PUT", body: "{}" }),
+    );
     expect(response.status).toBe(405);
     expect(response.headers.get("Allow")).toBe("POST, GET");
   });

@@ -4,6 +4,7 @@ import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { BenchmarkService } from "../../src/gen/benchmark/v1/benchmark_pb";
+import { withToken } from "../helpers/auth";
 import type { SummaryInput } from "../helpers/seed";
 
 export const BASE_URL = "https://bench.test";
@@ -22,7 +23,10 @@ export interface RecordedExchange {
 export function recordingFetch() {
   const exchanges: RecordedExchange[] = [];
   const fetch: typeof globalThis.fetch = async (input, init) => {
-    const request = new Request(input, { ...init, redirect: "manual" });
+    const request = new Request(
+      input,
+      await withToken(input instanceof Request ? input.url : String(input), { ...init, redirect: "manual" }),
+    );
     const response = await SELF.fetch(request);
     // connect-web asks for redirect "error", which Workers' fetch refuses; "manual" plus this check is the same.
     if (response.status >= 300 && response.status < 400)
@@ -91,12 +95,19 @@ export function connectJsonClient(): BenchmarkClient {
 }
 
 /** A raw POST to one procedure, for what no well-behaved client would send. */
-export function postRpc(method: string, body: BodyInit, contentType = "application/json"): Promise<Response> {
-  return SELF.fetch(`${BASE_URL}/${BenchmarkService.typeName}/${method}`, {
-    method: "POST",
-    headers: { "Content-Type": contentType },
-    body,
-  });
+export async function postRpc(
+  method: string,
+  body: BodyInit,
+  contentType = "application/json",
+): Promise<Response> {
+  return SELF.fetch(
+    `${BASE_URL}/${BenchmarkService.typeName}/${method}`,
+    await withToken(`${BASE_URL}/${BenchmarkService.typeName}/${method}`, {
+      method: "POST",
+      headers: { "Content-Type": contentType },
+      body,
+    }),
+  );
 }
 
 /** A Timestamp as the ISO string REST sends. */

@@ -1,0 +1,54 @@
+import { ServiceError } from "../domain/errors";
+import type { AuthSetup } from "./config";
+import { type Access, type AnonymousAccess, allows, LEAST_ROLE, type Principal } from "./roles";
+import { unauthenticated, verifyBearer } from "./verify";
+
+/** Tokens travel in the Authorization header only: in a url they end up in logs and histories. */
+const TOKEN_PARAMETERS = ["access_token", "token", "jwt"];
+
+/** A caller without credentials, known by the address Cloudflare saw. */
+export function anonymousCaller(request: Request): Principal {
+  return { kind: "anonymous", address: request.headers.get("CF-Connecting-IP") ?? "unknown" };
+}
+
+/**
+ * Who sent the request: the principal of a verified bearer token, or an anonymous caller known
+ * by the address Cloudflare saw (CF-Connecting-IP; X-Forwarded-For is the client's to forge).
+ * A service without its auth settings answers 503 to everything, and says why in the log.
+ */
+export async function authenticate(request: Request, setup: AuthSetup): Promise<Principal> {
+  if (!setup.ok) {
+    console.error(
+      JSON.stringify({
+        level: "error",
+        message: "refusing requests: auth is not configured",
+        problems: setup.problems,
+      }),
+    );
+    throw new ServiceError(
+      "unavailable",
+      "auth-not-configured",
+      `The service is not configured for authentication: ${setup.problems.join("; ")}.`,
+    );
+  }
+  const url = new URL(request.url);
+  if (TOKEN_PARAMETERS.some((name) => url.searchParams.has(name))) {
+    throw unauthenticated("invalid_request", "send the token in the Authorization header, not in the url");
+  }
+  const header = request.headers.get("Authorization");
+  if (header === null) return anonymousCaller(request);
+  const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/i.exec(header.trim());
+  if (!match) throw unauthenticated("invalid_request", "the Authorization header must be Bearer <token>");
+  return verifyBearer(match[1]!, setup.config);
+}
+
+/** 401 for an anonymous caller who needs a token, 403 for a token whose role does not reach. */
+export function authorize(principal: Principal, access: Access, anonymous: AnonymousAccess): void {
+  if (allows(principal, access, anonymous)) return;
+  if (principal.kind === "anonymous") throw unauthenticated("invalid_request", "a bearer token is required");
+  throw new ServiceError(
+    "permission_denied",
+    "insufficient-role",
+    `This needs the ${LEAST_ROLE[access as Exclude<Access, "public">]} role; the token's role is ${principal.role}.`,
+  );
+}

@@ -1,0 +1,48 @@
+import type { Principal } from "../auth/roles";
+import type { Env } from "../env";
+import { loadRateLimits, type RateLimits, type Tier } from "./config";
+import { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
+import type { RateLimiter } from "./rate-limiter";
+
+export {
+  DEFAULT_RATE_LIMITS,
+  loadRateLimits,
+  RateLimitConfigError,
+  type RateLimits,
+  type Tier,
+} from "./config";
+export { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
+export { RateLimiter } from "./rate-limiter";
+
+/**
+ * Whose bucket a request spends, and under which tier: a token's subject, or the address
+ * Cloudflare saw for an anonymous caller. Viewers and analysts share the "user" tier.
+ */
+export function bucketFor(principal: Principal): { key: string; tier: Tier } {
+  if (principal.kind === "anonymous") return { key: `ip:${principal.address}`, tier: "anonymous" };
+  return { key: `user:${principal.subject}`, tier: principal.role === "admin" ? "admin" : "user" };
+}
+
+/** Spends one token from `key`'s bucket, one Durable Object per key. */
+export function takeToken(
+  namespace: DurableObjectNamespace<RateLimiter>,
+  key: string,
+  tier: Tier,
+  limits: RateLimits,
+): Promise<RateDecision> {
+  return namespace.getByName(key).take(tier, limits[tier]);
+}
+
+/**
+ * Charges one request to the caller's bucket: answers the RateLimit headers to send, or throws
+ * 429 (resource_exhausted over RPC) with them and Retry-After. Shared by REST and RPC.
+ */
+export async function admit(
+  env: Pick<Env, "RATE_LIMITER" | "RATE_LIMITS">,
+  principal: Principal,
+): Promise<Record<string, string>> {
+  const { key, tier } = bucketFor(principal);
+  const decision = await takeToken(env.RATE_LIMITER, key, tier, loadRateLimits(env));
+  if (!decision.allowed) throw rateLimitExceeded(decision);
+  return rateLimitHeaders(decision);
+}
