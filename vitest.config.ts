@@ -18,6 +18,13 @@ export default defineConfig({
           AUTH_AUDIENCE: devKey.audience,
           AUTH_JWKS: JSON.stringify(devKey.jwks),
           TEST_SIGNING_KEY: devKey.privateJwk,
+          COMPANY_KEY_SECRET: "test-only-company-key-secret",
+          // Two keys, as after a rotation: values are sealed with test-2, test-1 still opens old ones.
+          CREDENTIAL_KEYS: JSON.stringify({
+            "test-1": "7lp4A7Y0pArjzZHAurWgVLB1m8rDZOccg+hLFsFO0Eg=",
+            "test-2": "Av0TnR44Qc/SC3XfRXbPsgiqK1VdDb+VU7WQKb76Qow=",
+          }),
+          CREDENTIAL_KEY_ID: "test-2",
           // Suites make thousands of requests as a handful of principals; test/ratelimit and
           // test/auth/rate-limits.test.ts set the real tiers where they test them.
           RATE_LIMITS: JSON.stringify(

@@ -30,6 +30,10 @@ const devAuth = {
   AUTH_ISSUER: devKey.issuer,
   AUTH_AUDIENCE: devKey.audience,
   AUTH_JWKS: JSON.stringify(devKey.jwks),
+  // Production sets its own with `wrangler secret put COMPANY_KEY_SECRET`.
+  COMPANY_KEY_SECRET: "development-only-company-key-secret",
+  CREDENTIAL_KEYS: JSON.stringify({ "dev-1": "3yV0lEy0Cux/bJCLG/5463cLOzv7u3SrNCfi/xXfVXk=" }),
+  CREDENTIAL_KEY_ID: "dev-1",
 };
 const devVars = Object.entries(devAuth).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
 

@@ -1,4 +1,6 @@
 import { Hono, type MiddlewareHandler } from "hono";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
 import { restAccess } from "./api/access";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
@@ -9,10 +11,11 @@ import { sourceRoutes } from "./api/sources";
 import { anonymousCaller, authenticate, authorize } from "./auth/authenticate";
 import { loadAuthSetup } from "./auth/config";
 import type { Principal } from "./auth/roles";
-import type { Env } from "./env";
+import { type Env, loadConfig } from "./env";
 import { admit } from "./ratelimit";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
 import { createServiceContext, type ServiceContext } from "./service/context";
+import { MAX_BODY_BYTES } from "./service/requests";
 
 export interface AppEnv {
   Bindings: Env;
@@ -23,6 +26,51 @@ export function createApp() {
   const app = new Hono<AppEnv>();
   app.onError(handleError);
   app.notFound(handleNotFound);
+
+  // Outermost, so that every answer carries them: routes, errors, 404s, RPC and CORS preflights.
+  app.use(
+    "*",
+    secureHeaders({
+      // Answers are JSON, never a page: nothing may load, run or frame them.
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      xFrameOptions: "DENY",
+      // CORP binds only no-cors loads (<script>, <img>); CORS fetches from allowed origins pass
+      // whatever it says, so the strictest value costs the allow-list nothing.
+      crossOriginResourcePolicy: "same-origin",
+    }),
+  );
+
+  // Before authentication: a preflight carries no token, and must neither need one nor spend
+  // the caller's rate limit.
+  const allowOrigins: MiddlewareHandler<AppEnv> = cors({
+    origin: (origin, c) => (loadConfig(c.env).corsOrigins.includes(origin) ? origin : null),
+    allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+    allowHeaders: [
+      "Authorization",
+      "Content-Type",
+      "If-None-Match",
+      "Connect-Protocol-Version",
+      "Connect-Timeout-Ms",
+      // gRPC-Web clients send their deadline here.
+      "Grpc-Timeout",
+      "X-Grpc-Web",
+      "X-User-Agent",
+    ],
+    exposeHeaders: [
+      "ETag",
+      "RateLimit",
+      "RateLimit-Policy",
+      "Retry-After",
+      "WWW-Authenticate",
+      "Grpc-Status",
+      "Grpc-Message",
+      "Grpc-Status-Details-Bin",
+    ],
+    // Chromium's ceiling: every call with a token is preflighted, so let browsers remember.
+    maxAge: 7200,
+  });
+  app.use("/api/*", allowOrigins);
+  app.use(`${RPC_PATH_PREFIX}*`, allowOrigins);
 
   // Every REST request is authenticated and authorized first; RPC does the same in an interceptor,
   // so that its failures carry Connect codes.
@@ -53,14 +101,40 @@ export function createApp() {
     await next();
   };
   app.use("/api/*", provideServices);
-  app.use(`${RPC_PATH_PREFIX}*`, provideServices);
+  app.use(`${RPC_PATH_PREFIX}*`, provideServices, boundRpcBody);
 
   app.route("/api/v1/benchmarks", benchmarkRoutes);
   app.route("/api/v1", catalogueRoutes);
   app.route("/api/v1/metrics", ruleRoutes);
   app.route("/api/v1/sources", sourceRoutes);
   app.route("/api/v1/ingestion", ingestionRoutes);
-  // No body-reading middleware may run before this: Connect reads the body itself.
+  // No middleware may read the body before this: Connect reads it itself.
   app.all(`${RPC_PATH_PREFIX}*`, serveRpc);
   return app;
+}
+
+/**
+ * The RPC bridge reads a body of unknown length (no Content-Length) whole before Connect's limit
+ * applies. Cut one byte past the largest valid body (a message in its 5-byte gRPC-Web envelope),
+ * it is still refused as too large, in the caller's protocol, but the rest is never read. REST
+ * bodies need no such cut: their readers stop at the limit.
+ */
+const boundRpcBody: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const body = c.req.raw.body;
+  if (body && c.req.header("Content-Length") === undefined) {
+    c.req.raw = new Request(c.req.raw, { body: body.pipeThrough(cutAfter(MAX_BODY_BYTES + 5 + 1)) });
+  }
+  await next();
+};
+
+/** Passes the first `limit` bytes, then ends the stream and cancels its source. */
+function cutAfter(limit: number): TransformStream<Uint8Array, Uint8Array> {
+  let left = limit;
+  return new TransformStream({
+    transform(chunk, controller) {
+      controller.enqueue(chunk.subarray(0, left));
+      left -= Math.min(left, chunk.byteLength);
+      if (left === 0) controller.terminate();
+    },
+  });
 }

@@ -25,7 +25,24 @@ export interface Env {
   /** One token bucket per principal; tiers from RATE_LIMITS, see src/ratelimit/config.ts. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   RATE_LIMITS?: string;
+  /** The HMAC key panel company keys are pseudonymized with (a secret; see src/ingest/pseudonym.ts). */
+  COMPANY_KEY_SECRET?: string;
+  /** Keys that seal source credentials, and the current one: see src/crypto/credentials.ts. */
+  CREDENTIAL_KEYS?: string;
+  CREDENTIAL_KEY_ID?: string;
+  /** Comma-separated origins whose browser scripts may call the API; unset means none. */
+  CORS_ORIGINS?: string;
 }
+
+/**
+ * An origin exactly as a browser sends it: scheme, host and port only, no path or trailing slash,
+ * and no wildcard, which would match nothing yet look as if it matched much.
+ */
+const origin = z
+  .string()
+  .refine((text) => /^https?:\/\/[^*]+$/.test(text) && URL.canParse(text) && new URL(text).origin === text, {
+    error: (issue) => `${JSON.stringify(issue.input)} is not an origin such as https://app.example.com`,
+  });
 
 const configSchema = z.object({
   MIN_PEER_GROUP: z.coerce.number().int().min(1).default(5),
@@ -35,6 +52,16 @@ const configSchema = z.object({
   RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(30),
   CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   CIRCUIT_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(3600),
+  CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((text) =>
+      text
+        .split(",")
+        .map((item) => item.trim())
+        .filter((item) => item !== ""),
+    )
+    .pipe(z.array(origin)),
 });
 
 export interface Config {
@@ -52,6 +79,8 @@ export interface Config {
   circuitFailureThreshold: number;
   /** How long an open circuit skips its source before one trial refresh. */
   circuitCooldownMs: number;
+  /** Origins allowed cross-origin access (CORS); empty means none. */
+  corsOrigins: string[];
 }
 
 let parsed: { source: Env; config: Config } | undefined;
@@ -67,6 +96,7 @@ export function loadConfig(env: Env): Config {
     RETRY_BASE_SECONDS: env.RETRY_BASE_SECONDS,
     CIRCUIT_FAILURE_THRESHOLD: env.CIRCUIT_FAILURE_THRESHOLD,
     CIRCUIT_COOLDOWN_SECONDS: env.CIRCUIT_COOLDOWN_SECONDS,
+    CORS_ORIGINS: env.CORS_ORIGINS,
   });
   const config = {
     minPeerGroup: raw.MIN_PEER_GROUP,
@@ -76,6 +106,7 @@ export function loadConfig(env: Env): Config {
     retryBaseSeconds: raw.RETRY_BASE_SECONDS,
     circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
     circuitCooldownMs: raw.CIRCUIT_COOLDOWN_SECONDS * 1000,
+    corsOrigins: raw.CORS_ORIGINS,
   };
   parsed = { source: env, config };
   return config;

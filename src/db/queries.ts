@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { Catalogue, QuantileRow } from "../domain/catalogue";
 import type { Database } from "./client";
 import { meta, metrics, observations, rejectedRows, revenueRanges, sources, summaries } from "./schema";
+import { sourceColumns } from "./sources";
 
 export async function loadCatalogue(db: Database): Promise<Catalogue> {
   const [metricRows, rangeRows, sourceRows] = await db.batch([
@@ -10,7 +11,7 @@ export async function loadCatalogue(db: Database): Promise<Catalogue> {
       .select({ key: revenueRanges.key, minArr: revenueRanges.minArr, maxArr: revenueRanges.maxArr })
       .from(revenueRanges)
       .orderBy(asc(revenueRanges.sortOrder)),
-    db.select().from(sources).orderBy(asc(sources.id)),
+    db.select(sourceColumns).from(sources).orderBy(asc(sources.id)),
   ]);
   return {
     metrics: metricRows.map(({ sortOrder: _, ...metric }) => metric),

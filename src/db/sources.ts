@@ -1,24 +1,42 @@
-import { and, asc, count, eq } from "drizzle-orm";
+import { and, asc, count, eq, getTableColumns } from "drizzle-orm";
 import type { Source } from "../domain/catalogue";
 import type { Database } from "./client";
 import { rejectedRows, sources } from "./schema";
 
 export type NewSource = typeof sources.$inferInsert;
+
+/** Every column but the sealed credential, which only the fetch that needs it reads. */
+const { sealedCredential, ...sourceColumns } = getTableColumns(sources);
+
+export { sourceColumns };
+
+/** The source as the service sees it, with whether it holds a credential instead of the credential. */
+const withoutCredential = ({ sealed, ...source }: Source & { sealed: string | null }) => ({
+  ...source,
+  hasCredential: sealed !== null,
+});
+const selectSource = { ...sourceColumns, sealed: sealedCredential };
 export type SourceChanges = Partial<Omit<NewSource, "id" | "kind" | "lastUpdated">>;
 
 export async function listAllSources(db: Database): Promise<Source[]> {
-  return db.select().from(sources).orderBy(asc(sources.id));
+  return (await db.select(selectSource).from(sources).orderBy(asc(sources.id))).map(withoutCredential);
 }
 
 export async function findSource(db: Database, id: string): Promise<Source | undefined> {
-  const [row] = await db.select().from(sources).where(eq(sources.id, id));
-  return row;
+  const [row] = await db.select(selectSource).from(sources).where(eq(sources.id, id));
+  return row && withoutCredential(row);
+}
+
+/** The sealed credential of a source, for the fetch that sends it; null when it has none. */
+export async function findSealedCredential(db: Database, id: string): Promise<string | null> {
+  const [row] = await db.select({ sealedCredential }).from(sources).where(eq(sources.id, id));
+  return row?.sealedCredential ?? null;
 }
 
 /** Inserts the source unless its id is taken; undefined means it was. */
 export async function insertSource(db: Database, source: NewSource): Promise<Source | undefined> {
-  const [row] = await db.insert(sources).values(source).onConflictDoNothing().returning();
-  return row;
+  const [row] = await db.insert(sources).values(source).onConflictDoNothing().returning({ id: sources.id });
+  return row && findSource(db, row.id);
 }
 
 export async function updateSource(
@@ -27,8 +45,8 @@ export async function updateSource(
   changes: SourceChanges,
 ): Promise<Source | undefined> {
   if (Object.keys(changes).length === 0) return findSource(db, id);
-  const [row] = await db.update(sources).set(changes).where(eq(sources.id, id)).returning();
-  return row;
+  const [row] = await db.update(sources).set(changes).where(eq(sources.id, id)).returning({ id: sources.id });
+  return row && findSource(db, row.id);
 }
 
 /** Deletes the source; its summaries, observations and rejected rows go with it (ON DELETE CASCADE). */

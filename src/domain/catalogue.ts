@@ -74,6 +74,8 @@ export interface Source extends Circuit {
   lastErrorAt: string | null;
   /** The latest run that completed: its rejections are the source's. */
   lastRunId: string | null;
+  /** Whether the source holds a (sealed) credential; the credential itself is never read out. */
+  hasCredential?: boolean;
 }
 
 /** Ingestion's smallest sample per cell unless a metric's rules say otherwise. */

@@ -36,8 +36,9 @@ export async function stageRecords(
   catalogue: Catalogue,
   rules: RulesByMetric,
   counts: LoadCounts,
+  companyKeySecret: string,
 ): Promise<void> {
-  const reader = new SourceRowReader(source, catalogue, rules);
+  const reader = new SourceRowReader(source, catalogue, rules, companyKeySecret);
   const startedAt = new Date().toISOString();
   let accepted: Observation[] | StagedSummary[] = [];
   let rejections: Rejection[] = [];

@@ -7,6 +7,7 @@ import {
 } from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
 import type { CsvRecord } from "./csv";
+import { pseudonymize } from "./pseudonym";
 import {
   type Observation,
   quoted,
@@ -55,10 +56,12 @@ export type SourceRow =
 export class SourceRowReader {
   private readonly seen = new Map<string, number>();
 
+  /** `companyKeySecret` pseudonymizes a panel's company keys; raw ones never leave the reader. */
   constructor(
     private readonly source: Source,
     private readonly catalogue: Catalogue,
     private readonly rulesByMetric: RulesByMetric,
+    private readonly companyKeySecret: string,
   ) {}
 
   read({ line, fields }: CsvRecord): SourceRow {
@@ -86,9 +89,9 @@ export class SourceRowReader {
         seen,
         rulesByMetric,
       );
-      return result.ok
-        ? { kind: "observation", row: result.row }
-        : { kind: "rejection", rejection: result.rejection };
+      if (!result.ok) return { kind: "rejection", rejection: result.rejection };
+      const companyKey = pseudonymize(this.companyKeySecret, source.id, result.row.companyKey);
+      return { kind: "observation", row: { ...result.row, companyKey } };
     }
     const arr = numberOrNull(record.arr);
     const row: SurveyRow = {

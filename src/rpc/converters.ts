@@ -253,5 +253,6 @@ export function sourceOut(source: SourceWithFreshness | Source): MessageInitShap
     nextRefreshAt: timestamp(source.nextRefreshAt),
     lastError: source.lastError ?? undefined,
     lastErrorAt: timestamp(source.lastErrorAt),
+    hasCredential: source.hasCredential ?? false,
   };
 }

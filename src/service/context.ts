@@ -15,6 +15,8 @@ export interface ServiceContext {
   };
   /** The caller, for what depends on who asks (k-anonymity); undefined for queue and cron work. */
   principal?: Principal;
+  /** Secrets from the environment; absent ones fail the use cases that need them, never others. */
+  secrets: { companyKey?: string; CREDENTIAL_KEYS?: string; CREDENTIAL_KEY_ID?: string };
 }
 
 /** `defer` keeps background work (cache writes) alive past the response, e.g. ctx.waitUntil. */
@@ -26,5 +28,10 @@ export function createServiceContext(env: Env, defer: (work: Promise<unknown>) =
     config,
     cache: new VersionedCache(env.CACHE, db, config.dataVersionTtlMs, defer),
     queues: { ingest: env.INGEST_QUEUE, recompute: env.RECOMPUTE_QUEUE },
+    secrets: {
+      companyKey: env.COMPANY_KEY_SECRET || undefined,
+      CREDENTIAL_KEYS: env.CREDENTIAL_KEYS,
+      CREDENTIAL_KEY_ID: env.CREDENTIAL_KEY_ID,
+    },
   };
 }

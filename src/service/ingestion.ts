@@ -105,7 +105,16 @@ export async function executeRun(
   let changedCells: Cell[];
   try {
     const [catalogue, rules] = await Promise.all([getCatalogue(ctx), rulesByMetric(ctx)]);
-    await stageRecords(ctx.db, source, runId, records, catalogue, rules, counts);
+    await stageRecords(
+      ctx.db,
+      source,
+      runId,
+      records,
+      catalogue,
+      rules,
+      counts,
+      companyKeySecret(ctx, source),
+    );
     // An empty file is a mistake upstream, not news that the source has no rejections.
     if (counts.received === 0) throw invalidArgument([{ field: "body", message: "the file has no rows" }]);
     changedCells = await commitRun(ctx.db, source, runId, counts, outcomeOf);
@@ -152,6 +161,17 @@ export async function requeueOverdueRecomputes(ctx: ServiceContext, now = Date.n
     );
   for (const run of overdue) await queueRecompute(ctx, run.id, run.cells ?? []);
   return overdue.map((run) => run.id);
+}
+
+/** Panels store company keys only as pseudonyms: without the secret, nothing of theirs is loaded. */
+function companyKeySecret(ctx: ServiceContext, source: Source): string {
+  if (ctx.secrets.companyKey) return ctx.secrets.companyKey;
+  if (source.kind === "survey") return "";
+  throw new ServiceError(
+    "unavailable",
+    "company-key-secret-missing",
+    "COMPANY_KEY_SECRET is not set, so panel company keys cannot be pseudonymized; nothing was loaded.",
+  );
 }
 
 export const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

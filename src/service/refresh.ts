@@ -1,7 +1,8 @@
 import { and, eq, inArray, isNotNull, isNull, lt, lte, notExists, or } from "drizzle-orm";
+import { loadCredentialKeys, openCredential } from "../crypto/credentials";
 import type { Database } from "../db/client";
 import { ingestionRuns, sources } from "../db/schema";
-import { findSource } from "../db/sources";
+import { findSealedCredential, findSource } from "../db/sources";
 import { SOURCE_MEDIA_TYPES, type Source } from "../domain/catalogue";
 import {
   admits,
@@ -177,13 +178,16 @@ async function saveCircuit(db: Database, sourceId: string, circuit: Circuit, las
 }
 
 /** Fetches a source's file; the timeout covers the body too, since the signal aborts its stream. */
-async function fetchSource(source: Source, timeoutMs: number): Promise<ReadableStream<Uint8Array>> {
+async function fetchSource(
+  source: Source,
+  timeoutMs: number,
+  credential: string | null,
+): Promise<ReadableStream<Uint8Array>> {
+  const headers: Record<string, string> = { Accept: SOURCE_MEDIA_TYPES[source.format] };
+  if (credential !== null) headers.Authorization = `Bearer ${credential}`;
   let response: Response;
   try {
-    response = await fetch(source.url!, {
-      headers: { Accept: SOURCE_MEDIA_TYPES[source.format] },
-      signal: AbortSignal.timeout(timeoutMs),
-    });
+    response = await fetch(source.url!, { headers, signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new FetchFailure(describeFetchError(error, timeoutMs), true);
   }
@@ -193,6 +197,20 @@ async function fetchSource(source: Source, timeoutMs: number): Promise<ReadableS
     throw new FetchFailure(`${source.url} answered HTTP ${response.status}`, temporary);
   }
   return response.body ?? new Blob([]).stream();
+}
+
+/**
+ * The source's credential, unsealed for this one fetch. A credential that cannot be opened is a
+ * permanent failure, whose message never includes it.
+ */
+async function credentialFor(ctx: ServiceContext, sourceId: string): Promise<string | null> {
+  const sealed = await findSealedCredential(ctx.db, sourceId);
+  if (sealed === null) return null;
+  try {
+    return await openCredential(await loadCredentialKeys(ctx.secrets), sourceId, sealed);
+  } catch (error) {
+    throw new FetchFailure(errorMessage(error), false);
+  }
 }
 
 const isTimeout = (error: unknown) =>
@@ -260,7 +278,7 @@ export async function refreshSource(
   await discardStaged(db, run.id);
   let failure: unknown;
   try {
-    const body = await fetchSource(source, config.fetchTimeoutMs);
+    const body = await fetchSource(source, config.fetchTimeoutMs, await credentialFor(ctx, source.id));
     const counts = await executeRun(ctx, source, run.id, readRecords(body, source.format, MAX_UPLOAD_BYTES));
     if (counts.accepted > 0) {
       await saveCircuit(db, source.id, afterSuccess(source));

@@ -156,9 +156,17 @@ const sourceFields = {
   active: z.boolean(),
 };
 
+/** A token the source's url wants (sent as a bearer token); write-only, stored sealed. */
+const credential = z
+  .string()
+  .min(1, "credential must not be empty")
+  .max(4096, "credential must be at most 4096 characters")
+  .regex(/^[\x21-\x7e]+$/, "credential must be printable ASCII without spaces");
+
 export const createSourceRequest = z.strictObject({
   id: sourceId,
   ...sourceFields,
+  credential: credential.optional(),
   format: sourceFields.format.default("csv"),
   url: sourceUrl.optional(),
   refreshIntervalMinutes: refreshIntervalMinutes.optional(),
@@ -171,6 +179,7 @@ export const updateSourceRequest = z
     ...sourceFields,
     url: sourceUrl.nullable(),
     refreshIntervalMinutes: refreshIntervalMinutes.nullable(),
+    credential: credential.nullable(),
   })
   .partial();
 

@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { loadCredentialKeys, sealCredential } from "../crypto/credentials";
 import { listRejectedRows, rejectedRowCounts } from "../db/queries";
 import {
   countRejectedRows,
@@ -115,7 +116,9 @@ export async function createSource(
   request: z.output<typeof createSourceRequest>,
 ): Promise<SourceWithFreshness> {
   await checkMapping(ctx, request.kind, request.mapping);
-  const created = await insertSource(ctx.db, request);
+  const { credential, ...fields } = request;
+  const sealedCredential = credential === undefined ? null : await seal(ctx, request.id, credential);
+  const created = await insertSource(ctx.db, { ...fields, sealedCredential });
   if (!created) {
     throw new ServiceError("conflict", "source-exists", `A source with id "${request.id}" already exists.`, [
       { field: "id", message: "already taken" },
@@ -128,7 +131,7 @@ export async function createSource(
 export async function changeSource(
   ctx: ServiceContext,
   id: string,
-  { kind, ...changes }: z.output<typeof updateSourceRequest>,
+  { kind, credential, ...changes }: z.output<typeof updateSourceRequest>,
 ): Promise<SourceWithFreshness> {
   const existing = await findSource(ctx.db, id);
   if (!existing) throw noSuchSource(id);
@@ -145,9 +148,19 @@ export async function changeSource(
     changes.url !== undefined && changes.url !== existing.url
       ? { circuitState: "closed" as const, consecutiveFailures: 0, circuitOpenedAt: null }
       : {};
-  if (!(await updateSource(ctx.db, id, { ...changes, ...schedule, ...circuit }))) throw noSuchSource(id);
+  const sealed =
+    credential === undefined
+      ? {}
+      : { sealedCredential: credential === null ? null : await seal(ctx, id, credential) };
+  if (!(await updateSource(ctx.db, id, { ...changes, ...schedule, ...circuit, ...sealed }))) {
+    throw noSuchSource(id);
+  }
   await ctx.cache.bumpDataVersion();
   return getSource(ctx, id);
+}
+
+async function seal(ctx: ServiceContext, sourceId: string, credential: string): Promise<string> {
+  return sealCredential(await loadCredentialKeys(ctx.secrets), sourceId, credential);
 }
 
 export async function removeSource(ctx: ServiceContext, id: string): Promise<void> {

@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { MAX_UPLOAD_BYTES } from "../../src/service/requests";
 import { summarizePanel } from "../../src/stats";
+import { pseudonymOf } from "../helpers/auth";
 import { eventually } from "../helpers/jobs";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { call, clearMemoryCache, postJson, seed } from "../helpers/seed";
@@ -132,7 +133,7 @@ describe("POST /api/v1/sources/:id/uploads", () => {
     );
     expect(
       await rows("SELECT company_key FROM observations WHERE source_id = 'up-panel' AND is_outlier = 1"),
-    ).toEqual([{ company_key: "co_12" }]);
+    ).toEqual([{ company_key: pseudonymOf("up-panel", "co_12") }]);
     const expected = summarizePanel(NDR_VALUES.slice(0, 12), "modified_z")!;
     expect(
       await rows(
@@ -152,6 +153,18 @@ describe("POST /api/v1/sources/:id/uploads", () => {
     expect(await rows("SELECT COUNT(*) AS n FROM staged_chunks")).toEqual([{ n: 0 }]);
     const source = (await (await call("/api/v1/sources/up-panel")).json()) as { lastUpdated: string | null };
     expect(source.lastUpdated).not.toBeNull();
+  });
+
+  it("stores company keys only as keyed pseudonyms, the same one for the same company", async () => {
+    const stored = await rows("SELECT company_key FROM observations WHERE source_id = 'up-panel' ORDER BY 1");
+    const expected = NDR_VALUES.map((_, i) => pseudonymOf("up-panel", `co_${String(i).padStart(2, "0")}`));
+    expect(stored.map((row) => row.company_key)).toEqual(expected.sort());
+    expect(expected[0]).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    // No table holds a raw key.
+    for (const table of ["observations", "staged_chunks", "rejected_rows", "ingestion_runs"]) {
+      const dump = JSON.stringify(await rows(`SELECT * FROM ${table}`));
+      expect(dump).not.toMatch(/co_\d\d/);
+    }
   });
 
   it("loads the same file twice without doubling anything", async () => {

@@ -56,6 +56,7 @@ const NEVER_REFRESHED = {
   lastErrorAt: null,
   nextTrialAt: null,
   lastRunId: null,
+  hasCredential: false,
 };
 
 describe("POST /api/v1/sources", () => {

@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { importJWK, type JWTPayload, SignJWT } from "jose";
 import { restAccess } from "../../src/api/access";
 import type { Role } from "../../src/auth/roles";
+import { pseudonymize } from "../../src/ingest/pseudonym";
 import { methodAccess } from "../../src/rpc/auth";
 import { RPC_PATH_PREFIX } from "../../src/rpc/router";
 
@@ -50,3 +51,7 @@ export async function withToken(url: string, init: RequestInit = {}): Promise<Re
   }
   return { ...init, headers };
 }
+
+/** What the test environment stores `companyKey` of `sourceId` as. */
+export const pseudonymOf = (sourceId: string, companyKey: string) =>
+  pseudonymize(env.COMPANY_KEY_SECRET!, sourceId, companyKey);

@@ -98,6 +98,18 @@ describe("uploadToSource", () => {
   });
 });
 
+describe("company key pseudonyms", () => {
+  it("refuses to load a panel without the secret, storing nothing", async () => {
+    const ctx = { ...contextWith(db), secrets: {} };
+    const source = await findUploadTarget(ctx, "drop-panel");
+    const before = await storedValues();
+    const error = await uploadToSource(ctx, source, streamOf(csv([70, 71]))).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: "unavailable", reason: "company-key-secret-missing" });
+    expect(await storedValues()).toEqual(before);
+    expect(await stagedChunkCount()).toBe(0);
+  });
+});
+
 describe("SourceRowReader", () => {
   const jsonSurvey: Source = {
     id: "j",
@@ -119,7 +131,7 @@ describe("SourceRowReader", () => {
   };
 
   it("reads streamed JSON items by position and treats non-scalar cells as blank", async () => {
-    const reader = new SourceRowReader(jsonSurvey, await loadCatalogue(db), new Map());
+    const reader = new SourceRowReader(jsonSurvey, await loadCatalogue(db), new Map(), "");
     const text = JSON.stringify([
       { m: "grr", b: "1M-5M", y: "2024", n: 12, q1: 80, q2: 85, q3: 90 },
       { m: "grr", b: "1M-5M", y: "2025", n: { many: true }, q1: 80, q2: 85, q3: 90 },

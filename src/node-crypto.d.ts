@@ -1,0 +1,11 @@
+/*
+ * The one node:crypto API the Worker uses (through the nodejs_compat flag), typed here rather
+ * than pulling all of @types/node and its globals into Worker code.
+ */
+declare module "node:crypto" {
+  interface Hmac {
+    update(data: string): Hmac;
+    digest(encoding: "base64url" | "hex"): string;
+  }
+  export function createHmac(algorithm: "sha256", key: string): Hmac;
+}
