@@ -188,6 +188,7 @@ export function timeSeriesResponse(
     granularity: toEnum(Granularity, result.granularity),
     points: result.points,
     suppressedPeriods: result.suppressedPeriods,
+    suppressionReason: result.suppressionReason,
     trend: result.trend
       ? {
           ...result.trend,

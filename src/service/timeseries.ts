@@ -39,6 +39,8 @@ export interface TimeSeriesResult {
   points: TimeSeriesPoint[];
   /** Periods with data whose pooled peer group is below the minimum, so no statistics are shown. */
   suppressedPeriods: string[];
+  /** Why those periods are left out; absent when none are. */
+  suppressionReason?: string;
   trend: Trend | null;
   /** Why the trend is null. */
   trendReason?: string;
@@ -97,6 +99,9 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
     suppressedPeriods,
     trend: null,
   };
+  if (suppressedPeriods.length > 0) {
+    result.suppressionReason = `k-anonymity: each of these periods pools fewer than ${ctx.config.minPeerGroup} companies`;
+  }
   if (points.length < MIN_TREND_POINTS) {
     result.trendReason = `A trend needs at least ${MIN_TREND_POINTS} periods with data; there ${points.length === 1 ? "is 1" : `are ${points.length}`}.`;
   } else {

@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { TimeSeriesResult } from "../../src/service/timeseries";
 import reference from "../fixtures/stats-reference.json";
+import { tokenFor } from "../helpers/auth";
 import { TEST_SOURCES } from "../helpers/sample-cells";
 import { call, clearMemoryCache, type SummaryInput, seed } from "../helpers/seed";
 
@@ -116,10 +117,21 @@ describe("GET /api/v1/benchmarks/timeseries", () => {
     expect(trend.direction).toBe("up");
   });
 
+  it("shows those periods to an admin", async () => {
+    const response = await call("/api/v1/benchmarks/timeseries?metric=cac_payback&arr=6000000", {
+      headers: { Authorization: `Bearer ${await tokenFor("admin")}` },
+    });
+    const body = (await response.json()) as TimeSeriesResult;
+    expect(body.points.map((p) => p.period)).toEqual(["2018"]);
+    expect(body.suppressedPeriods).toEqual([]);
+    expect(body.suppressionReason).toBeUndefined();
+  });
+
   it("leaves out periods whose peer group is too small, and says which", async () => {
     const body = await timeseries("metric=cac_payback&arr=6000000");
     expect(body.points).toEqual([]);
     expect(body.suppressedPeriods).toEqual(["2018"]);
+    expect(body.suppressionReason).toBe("k-anonymity: each of these periods pools fewer than 5 companies");
     expect(body.trend).toBeNull();
     expect(body.trendReason).toBe("A trend needs at least 3 periods with data; there are 0.");
   });

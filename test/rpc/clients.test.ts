@@ -264,6 +264,9 @@ describe.each(TRANSPORTS)("over $name", (transport) => {
       expect(response.revenueRange).toMatchObject({ key: "5M-20M", minArr: 5_000_000, maxArr: 20_000_000 });
       expect(response.granularity).toBe(Granularity.QUARTER);
       expect(response.suppressedPeriods).toEqual(["2022-Q4"]);
+      expect(response.suppressionReason).toBe(
+        "k-anonymity: each of these periods pools fewer than 5 companies",
+      );
       expect(response.points.map((p) => p.period)).toEqual(Object.keys(QUARTERLY_MEDIANS));
       expect(response.points[0]).toEqual(
         create(TimeSeriesPointSchema, {
