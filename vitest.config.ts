@@ -19,6 +19,8 @@ export default defineConfig({
           AUTH_JWKS: JSON.stringify(devKey.jwks),
           TEST_SIGNING_KEY: devKey.privateJwk,
           COMPANY_KEY_SECRET: "test-only-company-key-secret",
+          // Thousands of requests: test/observability turns the log lines back on where it reads them.
+          REQUEST_LOGS: "off",
           // Two keys, as after a rotation: values are sealed with test-2, test-1 still opens old ones.
           CREDENTIAL_KEYS: JSON.stringify({
             "test-1": "7lp4A7Y0pArjzZHAurWgVLB1m8rDZOccg+hLFsFO0Eg=",

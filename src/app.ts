@@ -12,9 +12,11 @@ import { anonymousCaller, authenticate, authorize } from "./auth/authenticate";
 import { loadAuthSetup } from "./auth/config";
 import type { Principal } from "./auth/roles";
 import { type Env, loadConfig } from "./env";
+import { requestLog } from "./observability/request-log";
 import { admit } from "./ratelimit";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
 import { createServiceContext, type ServiceContext } from "./service/context";
+import { readiness } from "./service/health";
 import { MAX_BODY_BYTES } from "./service/requests";
 
 export interface AppEnv {
@@ -27,7 +29,9 @@ export function createApp() {
   app.onError(handleError);
   app.notFound(handleNotFound);
 
-  // Outermost, so that every answer carries them: routes, errors, 404s, RPC and CORS preflights.
+  // Outermost of all: times and logs every request, whatever answers it.
+  app.use("*", requestLog);
+  // Next, so that every answer carries them: routes, errors, 404s, RPC and CORS preflights.
   app.use(
     "*",
     secureHeaders({
@@ -91,6 +95,11 @@ export function createApp() {
 
   // Liveness: cheap, and never touches D1 or KV.
   app.get("/health", (c) => c.json({ status: "ok" }));
+  // Readiness: D1 and KV answer; 503 when either does not, with data freshness per source.
+  app.get("/ready", async (c) => {
+    const report = await readiness(createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work)));
+    return c.json(report, report.status === "ready" ? 200 : 503);
+  });
 
   // One service context per request, for REST and RPC alike.
   const provideServices: MiddlewareHandler<AppEnv> = async (c, next) => {

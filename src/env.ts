@@ -30,6 +30,8 @@ export interface Env {
   /** Keys that seal source credentials, and the current one: see src/crypto/credentials.ts. */
   CREDENTIAL_KEYS?: string;
   CREDENTIAL_KEY_ID?: string;
+  /** "off" silences the per-request JSON log lines (the test suite does); on by default. */
+  REQUEST_LOGS?: string;
   /** Comma-separated origins whose browser scripts may call the API; unset means none. */
   CORS_ORIGINS?: string;
 }

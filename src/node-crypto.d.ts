@@ -1,5 +1,5 @@
 /*
- * The one node:crypto API the Worker uses (through the nodejs_compat flag), typed here rather
+ * The node:crypto APIs the Worker uses (through the nodejs_compat flag), typed here rather
  * than pulling all of @types/node and its globals into Worker code.
  */
 declare module "node:crypto" {
@@ -8,4 +8,5 @@ declare module "node:crypto" {
     digest(encoding: "base64url" | "hex"): string;
   }
   export function createHmac(algorithm: "sha256", key: string): Hmac;
+  export function createHash(algorithm: "sha256"): Hmac;
 }

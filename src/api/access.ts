@@ -6,7 +6,7 @@ import type { Access } from "../auth/roles";
  * route the app serves is listed here.
  */
 const ROUTES: { methods: string[] | "any"; path: RegExp; access: Access }[] = [
-  { methods: ["GET"], path: /^\/health$/, access: "public" },
+  { methods: ["GET"], path: /^\/(health|ready)$/, access: "public" },
   { methods: ["GET"], path: /^\/api\/v1\/(metrics|revenue-ranges)$/, access: "catalogue" },
   { methods: ["GET"], path: /^\/api\/v1\/benchmarks(\/timeseries)?$/, access: "read" },
   { methods: ["POST"], path: /^\/api\/v1\/benchmarks\/(ranking|scorecard)$/, access: "analyze" },

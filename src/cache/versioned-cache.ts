@@ -67,6 +67,11 @@ export class VersionedCache {
   }
 
   /** Marks all cached data stale. Call after every committed data change. */
+  /** Whether KV answers: one read of the mirrored data version, for readiness checks. */
+  async ping(): Promise<void> {
+    await this.kv.get(DATA_VERSION_KV_KEY);
+  }
+
   async bumpDataVersion(): Promise<string> {
     const value = await incrementDataVersion(this.db);
     await this.kv.put(DATA_VERSION_KV_KEY, value);

@@ -1,0 +1,127 @@
+import { env } from "cloudflare:test";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { tokenFor } from "../helpers/auth";
+import { Harness } from "../helpers/jobs";
+import { TEST_SOURCES } from "../helpers/sample-cells";
+import { seed } from "../helpers/seed";
+
+const harness = new Harness();
+let lines: string[] = [];
+
+beforeAll(async () => {
+  await seed({ sources: TEST_SOURCES });
+  Object.assign(harness.env, { REQUEST_LOGS: "on" });
+  vi.spyOn(console, "log").mockImplementation((line: unknown) => {
+    lines.push(String(line));
+  });
+});
+afterEach(() => {
+  lines = [];
+});
+
+describe("GET /ready", () => {
+  it("answers 200 when D1 and KV answer, with each source's freshness", async () => {
+    const response = await harness.fetchAnonymously("/ready");
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as {
+      status: string;
+      checks: { d1: { ok: boolean }; kv: { ok: boolean } };
+      sources: { id: string; lastUpdated: string | null; ageSeconds: number | null }[];
+    };
+    expect(body.status).toBe("ready");
+    expect(body.checks.d1.ok).toBe(true);
+    expect(body.checks.kv.ok).toBe(true);
+    expect(body.sources.map((s) => [s.id, s.lastUpdated])).toEqual(
+      TEST_SOURCES.map((s) => [s.id, s.lastUpdated ?? null]).sort(),
+    );
+    const gamma = body.sources.find((s) => s.id === "gamma")!;
+    expect(gamma.ageSeconds).toBe(Math.floor((Date.now() - Date.parse("2026-03-01T00:00:00.000Z")) / 1000));
+  });
+
+  it("answers 503 naming the dependency that is down", async () => {
+    const broken = new Harness();
+    const failing = () => Promise.reject(new TypeError("D1_ERROR: no such database"));
+    Object.assign(broken.env, {
+      DB: new Proxy(env.DB, {
+        get: (target, property) =>
+          property === "prepare"
+            ? () => ({
+                bind: () => ({ all: failing, raw: failing, run: failing, first: failing }),
+                all: failing,
+                raw: failing,
+                run: failing,
+                first: failing,
+              })
+            : Reflect.get(target, property, target),
+      }),
+    });
+    const response = await broken.fetchAnonymously("/ready");
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({
+      status: "unavailable",
+      checks: { d1: { ok: false, error: "Error" }, kv: { ok: true } },
+      sources: [],
+    });
+    // The kind of failure only, never the driver's message.
+    expect(JSON.stringify(await (await broken.fetchAnonymously("/ready")).json())).not.toContain(
+      "no such database",
+    );
+  });
+});
+
+describe("request logs", () => {
+  it("write one ECS JSON line per request, with the route template and a hashed caller", async () => {
+    const token = await tokenFor("viewer");
+    const response = await harness.fetchAnonymously("/api/v1/sources/gamma/rejections?limit=5", {
+      headers: { Authorization: `Bearer ${await tokenFor("admin")}` },
+    });
+    expect(response.status).toBe(200);
+    await harness.fetchAnonymously("/api/v1/metrics", { headers: { Authorization: `Bearer ${token}` } });
+    expect(lines).toHaveLength(2);
+    const [first, second] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(Object.keys(first!).sort()).toEqual(
+      [
+        "@timestamp",
+        "event.duration",
+        "http.request.id",
+        "http.request.method",
+        "http.response.status_code",
+        "log.level",
+        "message",
+        "span.id",
+        "trace.id",
+        "url.path",
+        "user.hash",
+      ].sort(),
+    );
+    expect(first).toMatchObject({
+      "log.level": "info",
+      message: "GET /api/v1/sources/:id/rejections 200",
+      "http.request.method": "GET",
+      "http.response.status_code": 200,
+      "url.path": "/api/v1/sources/:id/rejections",
+    });
+    expect(second).toMatchObject({ "url.path": "/api/v1/metrics", "cache.result": "miss" });
+    expect(first!["user.hash"]).toMatch(/^[0-9a-f]{16}$/);
+    expect(first!["user.hash"]).not.toBe(second!["user.hash"]);
+    // Neither the token, the subject nor the raw path's id is in the line.
+    const text = lines.join("\n");
+    for (const secret of [token, "test-viewer", "test-admin", "gamma", "limit=5"])
+      expect(text).not.toContain(secret);
+  });
+
+  it("honour the caller's traceparent and send the trace id back", async () => {
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const response = await harness.fetchAnonymously("/health", {
+      headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    });
+    const sent = response.headers.get("traceparent")!;
+    expect(sent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+    expect(sent).not.toContain("00f067aa0ba902b7");
+    expect(JSON.parse(lines[0]!)).toMatchObject({ "trace.id": traceId, "span.id": sent.split("-")[2] });
+    // A malformed one starts a new trace.
+    const fresh = await harness.fetchAnonymously("/health", { headers: { traceparent: "garbage" } });
+    expect(fresh.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    expect(fresh.headers.get("traceparent")).not.toContain(traceId);
+  });
+});
