@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ServiceError, toProblem } from "../domain/errors";
+import { errorType, logEvent } from "../observability/log";
 
 export function problemResponse(c: Context, error: ServiceError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname);
@@ -13,7 +14,11 @@ export function problemResponse(c: Context, error: ServiceError): Response {
 /** Every thrown error ends here; anything unexpected is logged and answered without internals. */
 export function handleError(error: unknown, c: Context): Response {
   if (error instanceof ServiceError) return problemResponse(c, error);
-  console.error(JSON.stringify({ level: "error", message: "unhandled error", error: String(error) }));
+  logEvent("error", "unhandled error", {
+    "url.path": new URL(c.req.url).pathname,
+    "error.type": errorType(error),
+    "error.message": String(error),
+  });
   return problemResponse(
     c,
     new ServiceError("internal", "internal", "The server failed to handle the request."),

@@ -1,4 +1,5 @@
 import { ServiceError } from "../domain/errors";
+import { logEvent } from "../observability/log";
 import type { AuthSetup } from "./config";
 import { type Access, type AnonymousAccess, allows, LEAST_ROLE, type Principal } from "./roles";
 import { unauthenticated, verifyBearer } from "./verify";
@@ -18,13 +19,7 @@ export function anonymousCaller(request: Request): Principal {
  */
 export async function authenticate(request: Request, setup: AuthSetup): Promise<Principal> {
   if (!setup.ok) {
-    console.error(
-      JSON.stringify({
-        level: "error",
-        message: "refusing requests: auth is not configured",
-        problems: setup.problems,
-      }),
-    );
+    logEvent("error", "refusing requests: auth is not configured", { "labels.problems": setup.problems });
     throw new ServiceError(
       "unavailable",
       "auth-not-configured",

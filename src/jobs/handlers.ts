@@ -1,6 +1,7 @@
 import type { Cell } from "../domain/catalogue";
 import { retryDelaySeconds } from "../domain/circuit";
 import type { Env } from "../env";
+import { errorType, logEvent } from "../observability/log";
 import { createServiceContext, type ServiceContext } from "../service/context";
 import { recomputeCells, recordDeadLetter } from "../service/recompute";
 import { refreshSource, scheduleDueRefreshes } from "../service/refresh";
@@ -27,7 +28,10 @@ async function consumeIngest(batch: MessageBatch, ctx: ServiceContext) {
       else message.ack();
     } catch (error) {
       // Bookkeeping itself failed (D1 unreachable, say): try the whole delivery again later.
-      console.error(`ingest message ${message.id} failed`, error);
+      logEvent("error", "ingest message failed", {
+        "labels.message_id": message.id,
+        "error.type": errorType(error),
+      });
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts, ctx.config.retryBaseSeconds) });
     }
   }
@@ -48,7 +52,7 @@ async function consumeRecompute(batch: MessageBatch, ctx: ServiceContext) {
     await recomputeCells(ctx, cells);
     for (const message of valid) message.ack();
   } catch (error) {
-    console.error("recompute batch failed", error);
+    logEvent("error", "recompute batch failed", { "error.type": errorType(error) });
     for (const message of valid) {
       message.retry({ delaySeconds: retryDelaySeconds(message.attempts, ctx.config.retryBaseSeconds) });
     }
@@ -81,7 +85,7 @@ export async function handleQueue(batch: MessageBatch, env: Env, execution: Exec
       return consumeDeadLetters(batch, ctx, QUEUES.recompute);
     default:
       // A queue this Worker was never meant to consume: leave it for redelivery, loudly.
-      console.error(`no consumer for queue ${batch.queue}`);
+      logEvent("error", "no consumer for this queue", { "labels.queue": batch.queue });
       batch.retryAll();
   }
 }

@@ -3,6 +3,7 @@ import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import type { AppEnv } from "../app";
 import type { Principal } from "../auth/roles";
+import { logEvent } from "./log";
 
 /** W3C trace context: version 00, a 16-byte trace id, an 8-byte parent span id, flags. */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
@@ -43,21 +44,16 @@ export const requestLog: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (c.env.REQUEST_LOGS === "off") return;
   const status = c.res.status;
   const route = routePath(c, -1);
-  console.log(
-    JSON.stringify({
-      "@timestamp": new Date().toISOString(),
-      "log.level": status >= 500 ? "error" : status >= 400 ? "warn" : "info",
-      message: `${c.req.method} ${route} ${status}`,
-      "event.duration": Math.round((performance.now() - started) * 1e6),
-      "http.request.id": requestId,
-      "http.request.method": c.req.method,
-      "http.response.status_code": status,
-      "url.path": route,
-      "trace.id": trace.traceId,
-      "span.id": trace.spanId,
-      "cache.result": c.res.headers.get("X-Cache") ?? undefined,
-      // REST sets the caller on the context, RPC's interceptor on the service context.
-      "user.hash": principalLabel(c.var.principal ?? c.var.services?.principal),
-    }),
-  );
+  logEvent(status >= 500 ? "error" : status >= 400 ? "warn" : "info", `${c.req.method} ${route} ${status}`, {
+    "event.duration": Math.round((performance.now() - started) * 1e6),
+    "http.request.id": requestId,
+    "http.request.method": c.req.method,
+    "http.response.status_code": status,
+    "url.path": route,
+    "trace.id": trace.traceId,
+    "span.id": trace.spanId,
+    "cache.result": c.res.headers.get("X-Cache") ?? undefined,
+    // REST sets the caller on the context, RPC's interceptor on the service context.
+    "user.hash": principalLabel(c.var.principal ?? c.var.services?.principal),
+  });
 };

@@ -1,6 +1,7 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { ERROR_KINDS, type FieldViolation, ServiceError } from "../domain/errors";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb";
+import { errorType, logEvent } from "../observability/log";
 
 /** camelCase request paths, as the shared schemas name them, in the proto's snake_case. */
 export function protoFieldName(field: string): string {
@@ -33,14 +34,11 @@ export const errorInterceptor: Interceptor = (next) => async (request) => {
   } catch (error) {
     if (error instanceof ServiceError) throw toConnectError(error);
     if (error instanceof ConnectError) throw error;
-    console.error(
-      JSON.stringify({
-        level: "error",
-        message: "unhandled RPC error",
-        procedure: request.url,
-        error: String(error),
-      }),
-    );
+    logEvent("error", "unhandled RPC error", {
+      "rpc.method": request.method.name,
+      "error.type": errorType(error),
+      "error.message": String(error),
+    });
     throw new ConnectError("The server failed to handle the request.", Code.Internal);
   }
 };

@@ -10,6 +10,7 @@ import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
 import type { Rejection } from "../ingest/validation";
 import { sendAll } from "../jobs/messages";
+import { errorType, logEvent } from "../observability/log";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import { MAX_UPLOAD_BYTES } from "./requests";
@@ -121,21 +122,28 @@ export async function executeRun(
   } catch (error) {
     await discardStaged(ctx.db, runId).catch(() => {});
     await finishRunFailed(ctx.db, runId, errorMessage(error), counts);
+    logEvent("warn", "ingestion run failed", {
+      ...runFields(source, runId, counts),
+      "event.outcome": "failure",
+      "error.type": errorType(error),
+    });
     throw error;
   }
+  logEvent("info", "ingestion run finished", {
+    ...runFields(source, runId, counts),
+    "event.outcome": outcomeOf(counts).status === "failed" ? "failure" : "success",
+    "labels.status": outcomeOf(counts).status,
+    "labels.changed_cells": changedCells.length,
+  });
   try {
     // The source's rejections and freshness changed; survey cells are served as loaded.
     await ctx.cache.bumpDataVersion();
     await queueRecompute(ctx, runId, changedCells);
   } catch (error) {
-    console.error(
-      JSON.stringify({
-        level: "error",
-        message: "run loaded; follow-up failed",
-        runId,
-        error: errorMessage(error),
-      }),
-    );
+    logEvent("error", "run loaded; follow-up failed", {
+      ...runFields(source, runId, counts),
+      "error.type": errorType(error),
+    });
   }
   return counts;
 }
@@ -173,6 +181,17 @@ function companyKeySecret(ctx: ServiceContext, source: Source): string {
     "COMPANY_KEY_SECRET is not set, so panel company keys cannot be pseudonymized; nothing was loaded.",
   );
 }
+
+/** The ECS fields of an ingestion run's log line. */
+const runFields = (source: Source, runId: string, counts: LoadCounts) => ({
+  "event.dataset": "ingestion.run",
+  "labels.source": source.id,
+  "labels.run_id": runId,
+  "labels.received": counts.received,
+  "labels.accepted": counts.accepted,
+  "labels.rejected": counts.rejected,
+  "labels.unchanged": counts.unchanged,
+});
 
 export const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
 

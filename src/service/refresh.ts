@@ -16,6 +16,7 @@ import { ServiceError } from "../domain/errors";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
 import type { IngestMessage } from "../jobs/messages";
+import { logEvent } from "../observability/log";
 import type { ServiceContext } from "./context";
 import {
   createRun,
@@ -108,7 +109,7 @@ export async function requestRefresh(
     );
   }
   // A refresh once the cooldown is over is the circuit's one trial.
-  if (admission === "trial") await saveCircuit(ctx.db, sourceId, halfOpen(source, now));
+  if (admission === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
   return getRun(ctx, await queueRun(ctx, sourceId, "refresh"));
 }
 
@@ -153,7 +154,7 @@ export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()
     }
     const nextRefreshAt = new Date(now + source.refreshIntervalMinutes! * 60_000).toISOString();
     await ctx.db.update(sources).set({ nextRefreshAt }).where(eq(sources.id, source.id));
-    if (admission === "trial") await saveCircuit(ctx.db, source.id, halfOpen(source, now));
+    if (admission === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
     queued.push(source.id);
   }
   await requeueOverdueRecomputes(ctx, now);
@@ -167,14 +168,28 @@ const halfOpen = (circuit: Circuit, now: number): Circuit => ({
   circuitOpenedAt: new Date(now).toISOString(),
 });
 
-async function saveCircuit(db: Database, sourceId: string, circuit: Circuit, lastError?: string) {
+/** Stores the source's circuit after an attempt; a change of state gets a log line of its own. */
+async function saveCircuit(db: Database, before: Source, circuit: Circuit, lastError?: string) {
   await db
     .update(sources)
     .set({
       ...circuit,
       ...(lastError === undefined ? {} : { lastError, lastErrorAt: new Date().toISOString() }),
     })
-    .where(eq(sources.id, sourceId));
+    .where(eq(sources.id, before.id));
+  if (circuit.circuitState !== before.circuitState) {
+    logEvent(
+      circuit.circuitState === "open" ? "warn" : "info",
+      `circuit ${before.circuitState} -> ${circuit.circuitState}`,
+      {
+        "event.dataset": "ingestion.circuit",
+        "labels.source": before.id,
+        "labels.from": before.circuitState,
+        "labels.to": circuit.circuitState,
+        "labels.consecutive_failures": circuit.consecutiveFailures,
+      },
+    );
+  }
 }
 
 /** Fetches a source's file; the timeout covers the body too, since the signal aborts its stream. */
@@ -281,11 +296,11 @@ export async function refreshSource(
     const body = await fetchSource(source, config.fetchTimeoutMs, await credentialFor(ctx, source.id));
     const counts = await executeRun(ctx, source, run.id, readRecords(body, source.format, MAX_UPLOAD_BYTES));
     if (counts.accepted > 0) {
-      await saveCircuit(db, source.id, afterSuccess(source));
+      await saveCircuit(db, source, afterSuccess(source));
       return { action: "ack" };
     }
     // The run is over (failed, with its reason); for the circuit it is one more failure.
-    await saveCircuit(db, source.id, afterFailure(source, now, circuitPolicy(ctx)), "every row was rejected");
+    await saveCircuit(db, source, afterFailure(source, now, circuitPolicy(ctx)), "every row was rejected");
     return { action: "ack" };
   } catch (error) {
     // The fetch's signal also aborts its body: a stall midway is the same timeout.
@@ -296,7 +311,7 @@ export async function refreshSource(
 
   const reason = errorMessage(failure);
   const circuit = afterFailure(source, now, circuitPolicy(ctx));
-  await saveCircuit(db, source.id, circuit, reason);
+  await saveCircuit(db, source, circuit, reason);
   if (isTemporary(failure) && circuit.circuitState !== "open") {
     const delaySeconds = Math.round(retryDelaySeconds(attempt, config.retryBaseSeconds));
     await db

@@ -62,9 +62,10 @@ describe("without AUTH_ISSUER the Worker refuses every request", () => {
     await rest("/health", {}, {}, noIssuer);
     const lines = errors.mock.calls.map(([line]) => JSON.parse(String(line)) as Record<string, unknown>);
     expect(lines).toContainEqual({
-      level: "error",
+      "@timestamp": expect.any(String),
+      "log.level": "error",
       message: "refusing requests: auth is not configured",
-      problems: ["AUTH_ISSUER is not set"],
+      "labels.problems": ["AUTH_ISSUER is not set"],
     });
   });
 

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { QUEUES } from "../../src/jobs/messages";
 import { tokenFor } from "../helpers/auth";
 import { Harness } from "../helpers/jobs";
 import { TEST_SOURCES } from "../helpers/sample-cells";
@@ -123,5 +124,68 @@ describe("request logs", () => {
     const fresh = await harness.fetchAnonymously("/health", { headers: { traceparent: "garbage" } });
     expect(fresh.headers.get("traceparent")).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(fresh.headers.get("traceparent")).not.toContain(traceId);
+  });
+});
+
+describe("ingestion logs", () => {
+  it("write one line per run and one per circuit change, with counts and no company value", async () => {
+    const created = await harness.fetch("/api/v1/sources", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        id: "logged-panel",
+        name: "Logged Panel",
+        kind: "panel",
+        url: "https://feeds.example.test/logged.csv",
+        mapping: { columns: { companyKey: "c", metric: "m", period: "p", arr: "a", value: "v" } },
+      }),
+    });
+    expect(created.status).toBe(201);
+    const upload = await harness.fetch("/api/v1/sources/logged-panel/uploads", {
+      method: "POST",
+      headers: { "Content-Type": "text/csv" },
+      body: "c,m,p,a,v\nlogged_1,ndr,2024,2000000,104.25\nlogged_2,ndr,2024,2000000,x\n",
+    });
+    const run = (await upload.json()) as { id: string };
+    const events = () =>
+      lines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((e) => e["event.dataset"]);
+    expect(events()).toEqual([
+      {
+        "@timestamp": expect.any(String),
+        "log.level": "info",
+        message: "ingestion run finished",
+        "event.dataset": "ingestion.run",
+        "event.outcome": "success",
+        "labels.source": "logged-panel",
+        "labels.run_id": run.id,
+        "labels.status": "partially_succeeded",
+        "labels.received": 2,
+        "labels.accepted": 1,
+        "labels.rejected": 1,
+        "labels.unchanged": 0,
+        "labels.changed_cells": 1,
+      },
+    ]);
+    expect(lines.join("\n")).not.toContain("104.25");
+    expect(lines.join("\n")).not.toContain("logged_1");
+
+    lines = [];
+    vi.spyOn(globalThis, "fetch").mockImplementation(async () => new Response("down", { status: 503 }));
+    const refresh = await harness.fetch("/api/v1/sources/logged-panel/refresh", { method: "POST" });
+    expect(refresh.status).toBe(202);
+    const message = harness.ingest.take();
+    for (let attempt = 1; attempt <= 5; attempt++) await harness.deliver(QUEUES.ingest, message, attempt);
+    expect(events().filter((e) => e["event.dataset"] === "ingestion.circuit")).toEqual([
+      {
+        "@timestamp": expect.any(String),
+        "log.level": "warn",
+        message: "circuit closed -> open",
+        "event.dataset": "ingestion.circuit",
+        "labels.source": "logged-panel",
+        "labels.from": "closed",
+        "labels.to": "open",
+        "labels.consecutive_failures": 5,
+      },
+    ]);
   });
 });
