@@ -82,7 +82,23 @@ function sliceWrites(db: Database, slice: Slice, outlierMethod: OutlierMethod, r
   ];
 }
 
-type Writes = [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]];
+/**
+ * Drops the stale summaries and writes every rebuilt slice in ONE batch: D1 applies it
+ * atomically, so readers never see half a rebuild.
+ */
+async function writeSlices(
+  db: Database,
+  staleSummaries: BatchItem<"sqlite">,
+  slices: Slice[],
+  outlierMethod: OutlierMethod,
+  observations: number,
+): Promise<RecomputeResult> {
+  const result: RecomputeResult = { cells: 0, observations, outliers: 0 };
+  const writes: [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]] = [staleSummaries];
+  for (const slice of slices) writes.push(...sliceWrites(db, slice, outlierMethod, result));
+  await db.batch(writes);
+  return result;
+}
 
 /**
  * Rebuilds the aggregates of one group: per band, flags outliers and writes the flags and the
@@ -105,8 +121,8 @@ export async function recomputeGroup(
       ),
     );
   const byBand = Map.groupBy(rows, (row) => row.bandKey);
-  const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
-  const writes: Writes = [
+  return writeSlices(
+    db,
     db
       .delete(summaries)
       .where(
@@ -117,12 +133,10 @@ export async function recomputeGroup(
           notInArray(summaries.bandKey, [...byBand.keys()]),
         ),
       ),
-  ];
-  for (const [bandKey, bandRows] of byBand) {
-    writes.push(...sliceWrites(db, { ...group, bandKey, rows: bandRows }, outlierMethod, result));
-  }
-  await db.batch(writes);
-  return result;
+    [...byBand].map(([bandKey, bandRows]) => ({ ...group, bandKey, rows: bandRows })),
+    outlierMethod,
+    rows.length,
+  );
 }
 
 /**
@@ -151,8 +165,8 @@ export async function recomputeCell(
       ),
     );
   const bySource = Map.groupBy(rows, (row) => row.sourceId);
-  const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
-  const writes: Writes = [
+  return writeSlices(
+    db,
     db
       .delete(summaries)
       .where(
@@ -167,12 +181,10 @@ export async function recomputeCell(
           notInArray(summaries.sourceId, [...bySource.keys()]),
         ),
       ),
-  ];
-  for (const [sourceId, sourceRows] of bySource) {
-    writes.push(...sliceWrites(db, { ...cell, sourceId, rows: sourceRows }, outlierMethod, result));
-  }
-  await db.batch(writes);
-  return result;
+    [...bySource].map(([sourceId, sourceRows]) => ({ ...cell, sourceId, rows: sourceRows })),
+    outlierMethod,
+    rows.length,
+  );
 }
 
 /** Rebuilds every panel aggregate, using each metric's outlier method. */
