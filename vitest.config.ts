@@ -21,6 +21,9 @@ export default defineConfig({
           COMPANY_KEY_SECRET: "test-only-company-key-secret",
           // Thousands of requests: test/observability turns the log lines back on where it reads them.
           REQUEST_LOGS: "off",
+          // Metrics and spans go out as soon as a request ends, so that waiting on its
+          // waitUntil work (as test/helpers/jobs.ts does) finds them delivered.
+          TELEMETRY_FLUSH_INTERVAL_MS: "0",
           // Two keys, as after a rotation: values are sealed with test-2, test-1 still opens old ones.
           CREDENTIAL_KEYS: JSON.stringify({
             "test-1": "7lp4A7Y0pArjzZHAurWgVLB1m8rDZOccg+hLFsFO0Eg=",

@@ -11,8 +11,10 @@ import { sourceRoutes } from "./api/sources";
 import { anonymousCaller, authenticate, authorize } from "./auth/authenticate";
 import { loadAuthSetup } from "./auth/config";
 import type { Principal } from "./auth/roles";
+import { presentsScrapeToken } from "./auth/scrape-token";
 import { type Env, loadConfig } from "./env";
-import { requestLog } from "./observability/request-log";
+import { observeRequests } from "./observability/http";
+import { METRICS_PATH, serveMetrics } from "./observability/metrics/scrape";
 import { admit } from "./ratelimit";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
 import { createServiceContext, type ServiceContext } from "./service/context";
@@ -29,8 +31,8 @@ export function createApp() {
   app.onError(handleError);
   app.notFound(handleNotFound);
 
-  // Outermost of all: times and logs every request, whatever answers it.
-  app.use("*", requestLog);
+  // Outermost of all: traces, counts, times and logs every request, whatever answers it.
+  app.use("*", observeRequests);
   // Next, so that every answer carries them: routes, errors, 404s, RPC and CORS preflights.
   app.use(
     "*",
@@ -82,12 +84,17 @@ export function createApp() {
     if (c.req.path.startsWith(RPC_PATH_PREFIX)) return next();
     const setup = loadAuthSetup(c.env);
     const access = restAccess(c.req.method, c.req.path);
+    // A Prometheus server may scrape with its own secret token instead of an admin's JWT.
+    const scraper =
+      c.req.path === METRICS_PATH && (await presentsScrapeToken(c.req.raw, c.env.METRICS_SCRAPE_TOKEN));
     // A liveness probe must not fail on whatever credentials it forwards: public routes read none.
     const principal =
-      access === "public" && setup.ok ? anonymousCaller(c.req.raw) : await authenticate(c.req.raw, setup);
+      scraper || (access === "public" && setup.ok)
+        ? anonymousCaller(c.req.raw)
+        : await authenticate(c.req.raw, setup);
     // Charged before authorization, so a caller cannot probe routes it may not use for free.
     const rateLimit = await admit(c.env, principal);
-    if (setup.ok) authorize(principal, access, setup.config.anonymous);
+    if (setup.ok && !scraper) authorize(principal, access, setup.config.anonymous);
     c.set("principal", principal);
     await next();
     for (const [name, value] of Object.entries(rateLimit)) c.res.headers.set(name, value);
@@ -100,6 +107,9 @@ export function createApp() {
     const report = await readiness(createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work)));
     return c.json(report, report.status === "ready" ? 200 : 503);
   });
+
+  // Prometheus exposition: the admin role or the scrape token (see above).
+  app.get(METRICS_PATH, serveMetrics);
 
   // One service context per request, for REST and RPC alike.
   const provideServices: MiddlewareHandler<AppEnv> = async (c, next) => {

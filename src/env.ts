@@ -1,5 +1,7 @@
 import { z } from "zod";
 import type { IngestMessage, RecomputeMessage } from "./jobs/messages";
+import type { MetricsAggregator } from "./observability/metrics/aggregator";
+import type { OtlpTarget } from "./observability/tracing/otlp";
 import type { RateLimiter } from "./ratelimit/rate-limiter";
 
 /** Bindings declared in wrangler.toml. */
@@ -34,6 +36,21 @@ export interface Env {
   REQUEST_LOGS?: string;
   /** Comma-separated origins whose browser scripts may call the API; unset means none. */
   CORS_ORIGINS?: string;
+  /** Counters and histograms of every isolate, added up: see src/observability/metrics. */
+  METRICS_AGGREGATOR: DurableObjectNamespace<MetricsAggregator>;
+  /** "off" records no metrics; on by default. */
+  METRICS?: string;
+  /** A secret bearer token that may read GET /metrics, for a scraper without a JWT. */
+  METRICS_SCRAPE_TOKEN?: string;
+  /** How long an isolate gathers metrics and spans before it sends them as one batch. */
+  TELEMETRY_FLUSH_INTERVAL_MS?: string;
+  /** OTLP/HTTP receiver for spans, such as http://collector:4318; unset means no tracing. */
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+  /** Headers for that receiver, as "name=value,name2=value2" (a secret when it holds a key). */
+  OTEL_EXPORTER_OTLP_HEADERS?: string;
+  OTEL_SERVICE_NAME?: string;
+  /** Share of new traces recorded, 0 to 1; a caller's traceparent decides for its own trace. */
+  TRACE_SAMPLE_RATIO?: string;
 }
 
 /**
@@ -64,6 +81,29 @@ const configSchema = z.object({
         .filter((item) => item !== ""),
     )
     .pipe(z.array(origin)),
+  METRICS: z.enum(["on", "off"]).default("on"),
+  TELEMETRY_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(20_000).default(1000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .transform((url) => url && (/\/v1\/traces\/?$/.test(url) ? url : `${url.replace(/\/+$/, "")}/v1/traces`)),
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .default("")
+    .transform((text, context) => {
+      const headers: Record<string, string> = {};
+      for (const pair of text.split(",").filter((item) => item.trim() !== "")) {
+        const at = pair.indexOf("=");
+        if (at <= 0) {
+          context.addIssue({ code: "custom", message: "expected name=value pairs separated by commas" });
+          return z.NEVER;
+        }
+        headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+      }
+      return headers;
+    }),
+  OTEL_SERVICE_NAME: z.string().min(1).default("benchmark-service"),
+  TRACE_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
 });
 
 export interface Config {
@@ -83,6 +123,14 @@ export interface Config {
   circuitCooldownMs: number;
   /** Origins allowed cross-origin access (CORS); empty means none. */
   corsOrigins: string[];
+  telemetry: {
+    metrics: boolean;
+    /** How long an isolate gathers metrics and spans before sending them as one batch. */
+    flushIntervalMs: number;
+    /** Where spans go; undefined when tracing is off. */
+    traces: OtlpTarget | undefined;
+    traceSampleRatio: number;
+  };
 }
 
 let parsed: { source: Env; config: Config } | undefined;
@@ -99,6 +147,13 @@ export function loadConfig(env: Env): Config {
     CIRCUIT_FAILURE_THRESHOLD: env.CIRCUIT_FAILURE_THRESHOLD,
     CIRCUIT_COOLDOWN_SECONDS: env.CIRCUIT_COOLDOWN_SECONDS,
     CORS_ORIGINS: env.CORS_ORIGINS,
+    METRICS: env.METRICS,
+    TELEMETRY_FLUSH_INTERVAL_MS: env.TELEMETRY_FLUSH_INTERVAL_MS,
+    // An empty value, as `--var NAME:` leaves it, means unset.
+    OTEL_EXPORTER_OTLP_ENDPOINT: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
+    OTEL_EXPORTER_OTLP_HEADERS: env.OTEL_EXPORTER_OTLP_HEADERS,
+    OTEL_SERVICE_NAME: env.OTEL_SERVICE_NAME,
+    TRACE_SAMPLE_RATIO: env.TRACE_SAMPLE_RATIO,
   });
   const config = {
     minPeerGroup: raw.MIN_PEER_GROUP,
@@ -109,6 +164,18 @@ export function loadConfig(env: Env): Config {
     circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
     circuitCooldownMs: raw.CIRCUIT_COOLDOWN_SECONDS * 1000,
     corsOrigins: raw.CORS_ORIGINS,
+    telemetry: {
+      metrics: raw.METRICS === "on",
+      flushIntervalMs: raw.TELEMETRY_FLUSH_INTERVAL_MS,
+      traces: raw.OTEL_EXPORTER_OTLP_ENDPOINT
+        ? {
+            url: raw.OTEL_EXPORTER_OTLP_ENDPOINT,
+            headers: raw.OTEL_EXPORTER_OTLP_HEADERS,
+            serviceName: raw.OTEL_SERVICE_NAME,
+          }
+        : undefined,
+      traceSampleRatio: raw.TRACE_SAMPLE_RATIO,
+    },
   };
   parsed = { source: env, config };
   return config;

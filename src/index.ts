@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { handleQueue, handleScheduled } from "./jobs/handlers";
 
+export { MetricsAggregator } from "./observability/metrics/aggregator";
 export { RateLimiter } from "./ratelimit/rate-limiter";
 
 const app = createApp();

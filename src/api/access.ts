@@ -7,6 +7,8 @@ import type { Access } from "../auth/roles";
  */
 const ROUTES: { methods: string[] | "any"; path: RegExp; access: Access }[] = [
   { methods: ["GET"], path: /^\/(health|ready)$/, access: "public" },
+  // Or the scrape token, which src/app.ts checks first.
+  { methods: ["GET"], path: /^\/metrics$/, access: "admin" },
   { methods: ["GET"], path: /^\/api\/v1\/(metrics|revenue-ranges)$/, access: "catalogue" },
   { methods: ["GET"], path: /^\/api\/v1\/benchmarks(\/timeseries)?$/, access: "read" },
   { methods: ["POST"], path: /^\/api\/v1\/benchmarks\/(ranking|scorecard)$/, access: "analyze" },

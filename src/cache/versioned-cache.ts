@@ -1,5 +1,6 @@
 import type { Database } from "../db/client";
 import { incrementDataVersion, readDataVersion } from "../db/queries";
+import { metrics } from "../observability/metrics/recorder";
 
 /** KV key mirroring the D1 data version, so readers at the edge need not reach D1. */
 export const DATA_VERSION_KV_KEY = "data-version";
@@ -66,12 +67,12 @@ export class VersionedCache {
     return value;
   }
 
-  /** Marks all cached data stale. Call after every committed data change. */
   /** Whether KV answers: one read of the mirrored data version, for readiness checks. */
   async ping(): Promise<void> {
     await this.kv.get(DATA_VERSION_KV_KEY);
   }
 
+  /** Marks all cached data stale. Call after every committed data change. */
   async bumpDataVersion(): Promise<string> {
     const value = await incrementDataVersion(this.db);
     await this.kv.put(DATA_VERSION_KV_KEY, value);
@@ -87,17 +88,22 @@ export class VersionedCache {
     const version = await this.dataVersion();
     const versionedKey = `v${version}.${CACHE_LAYOUT}:${key}`;
     const inMemory = memory.get(versionedKey) as T | undefined;
-    if (inMemory !== undefined) return { value: inMemory, result: "memory", version };
+    if (inMemory !== undefined) return counted({ value: inMemory, result: "memory", version });
     const stored = await this.kv.get<T>(versionedKey, "json");
     if (stored !== null) {
       memory.set(versionedKey, stored);
-      return { value: stored, result: "kv", version };
+      return counted({ value: stored, result: "kv", version });
     }
     const value = await compute();
     memory.set(versionedKey, value);
     this.defer(this.kv.put(versionedKey, JSON.stringify(value), { expirationTtl: KV_TTL_SECONDS }));
-    return { value, result: "miss", version };
+    return counted({ value, result: "miss", version });
   }
+}
+
+function counted<T extends { result: CacheResult }>(lookup: T): T {
+  metrics.count("cache_requests_total", { result: lookup.result });
+  return lookup;
 }
 
 /** Forgets isolate-local state; tests use it to observe KV behaviour. */

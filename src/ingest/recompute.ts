@@ -4,6 +4,7 @@ import type { Database } from "../db/client";
 import { metrics, observations, sources, summaries } from "../db/schema";
 import type { Cell } from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
+import { tracedSync } from "../observability/tracing/span";
 import { type OutlierMethod, summarizePanel } from "../stats";
 
 /**
@@ -49,9 +50,11 @@ interface Slice {
  */
 function sliceWrites(db: Database, slice: Slice, outlierMethod: OutlierMethod, result: RecomputeResult) {
   const { rows, ...key } = slice;
-  const summary = summarizePanel(
-    rows.map((r) => r.value),
-    outlierMethod,
+  const summary = tracedSync("stats summarize panel", { "stats.observations": rows.length }, () =>
+    summarizePanel(
+      rows.map((r) => r.value),
+      outlierMethod,
+    ),
   )!;
   const outlierKeys = rows.filter((_, i) => summary.outlierFlags[i]).map((r) => r.companyKey);
   const { outlierFlags: _, ...aggregate } = summary;

@@ -1,7 +1,8 @@
 import type { Cell } from "../domain/catalogue";
 import { retryDelaySeconds } from "../domain/circuit";
-import type { Env } from "../env";
+import { type Env, loadConfig } from "../env";
 import { errorType, logEvent } from "../observability/log";
+import { observeBackgroundWork } from "../observability/telemetry";
 import { createServiceContext, type ServiceContext } from "../service/context";
 import { recomputeCells, recordDeadLetter } from "../service/recompute";
 import { refreshSource, scheduleDueRefreshes } from "../service/refresh";
@@ -72,30 +73,52 @@ async function consumeDeadLetters(batch: MessageBatch, ctx: ServiceContext, queu
 }
 
 /** The Worker's queue handler: one consumer per queue declared in wrangler.toml. */
-export async function handleQueue(batch: MessageBatch, env: Env, execution: ExecutionContext) {
-  const ctx = createServiceContext(env, (work) => execution.waitUntil(work));
-  switch (batch.queue) {
-    case QUEUES.ingest:
-      return consumeIngest(batch, ctx);
-    case QUEUES.recompute:
-      return consumeRecompute(batch, ctx);
-    case QUEUES.ingestDeadLetters:
-      return consumeDeadLetters(batch, ctx, QUEUES.ingest);
-    case QUEUES.recomputeDeadLetters:
-      return consumeDeadLetters(batch, ctx, QUEUES.recompute);
-    default:
-      // A queue this Worker was never meant to consume: leave it for redelivery, loudly.
-      logEvent("error", "no consumer for this queue", { "labels.queue": batch.queue });
-      batch.retryAll();
-  }
+export function handleQueue(batch: MessageBatch, env: Env, execution: ExecutionContext) {
+  const attributes = {
+    "messaging.system": "cloudflare_queues",
+    "messaging.destination.name": batch.queue,
+    "messaging.batch.message_count": batch.messages.length,
+  };
+  return observeBackgroundWork(
+    env,
+    loadConfig(env).telemetry,
+    execution,
+    `process ${batch.queue}`,
+    attributes,
+    () => {
+      // Inside the invocation's span, so that the context's D1 and KV calls are traced under it.
+      const ctx = createServiceContext(env, (work) => execution.waitUntil(work));
+      switch (batch.queue) {
+        case QUEUES.ingest:
+          return consumeIngest(batch, ctx);
+        case QUEUES.recompute:
+          return consumeRecompute(batch, ctx);
+        case QUEUES.ingestDeadLetters:
+          return consumeDeadLetters(batch, ctx, QUEUES.ingest);
+        case QUEUES.recomputeDeadLetters:
+          return consumeDeadLetters(batch, ctx, QUEUES.recompute);
+        default:
+          // A queue this Worker was never meant to consume: leave it for redelivery, loudly.
+          logEvent("error", "no consumer for this queue", { "labels.queue": batch.queue });
+          batch.retryAll();
+          return Promise.resolve();
+      }
+    },
+  );
 }
 
 /** The Worker's cron handler: queues a refresh of every source that is due. */
-export async function handleScheduled(
-  controller: ScheduledController,
-  env: Env,
-  execution: ExecutionContext,
-) {
-  const ctx = createServiceContext(env, (work) => execution.waitUntil(work));
-  await scheduleDueRefreshes(ctx, controller.scheduledTime);
+export function handleScheduled(controller: ScheduledController, env: Env, execution: ExecutionContext) {
+  const attributes = { "cloudflare.cron": controller.cron };
+  return observeBackgroundWork(
+    env,
+    loadConfig(env).telemetry,
+    execution,
+    "scheduled refresh",
+    attributes,
+    async () => {
+      const ctx = createServiceContext(env, (work) => execution.waitUntil(work));
+      await scheduleDueRefreshes(ctx, controller.scheduledTime);
+    },
+  );
 }

@@ -1,5 +1,7 @@
 import type { Principal } from "../auth/roles";
 import type { Env } from "../env";
+import { metrics } from "../observability/metrics/recorder";
+import { traced } from "../observability/tracing/span";
 import { loadRateLimits, type RateLimits, type Tier } from "./config";
 import { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
 import type { RateLimiter } from "./rate-limiter";
@@ -42,7 +44,12 @@ export async function admit(
   principal: Principal,
 ): Promise<Record<string, string>> {
   const { key, tier } = bucketFor(principal);
-  const decision = await takeToken(env.RATE_LIMITER, key, tier, loadRateLimits(env));
-  if (!decision.allowed) throw rateLimitExceeded(decision);
+  const decision = await traced("rate limit", { "ratelimit.tier": tier }, () =>
+    takeToken(env.RATE_LIMITER, key, tier, loadRateLimits(env)),
+  );
+  if (!decision.allowed) {
+    metrics.count("rate_limited_total", { tier });
+    throw rateLimitExceeded(decision);
+  }
   return rateLimitHeaders(decision);
 }

@@ -8,6 +8,7 @@ import { MAX_BODY_BYTES } from "../service/requests";
 import { authInterceptor, authSetupKey, envKey, httpRequestKey } from "./auth";
 import { errorInterceptor } from "./errors";
 import { toFetchResponse, toUniversalRequest } from "./http-bridge";
+import { callTallyKey, countRefusedCall, metricsInterceptor } from "./metrics";
 import { benchmarkService, servicesKey } from "./service";
 
 /** Where the Hono app mounts the service. */
@@ -24,7 +25,7 @@ const router = createConnectRouter({
   // Strict like REST: an unknown field or enum name is an error, not silently dropped.
   jsonOptions: { ignoreUnknownFields: false },
   grpc: false,
-  interceptors: [errorInterceptor, authInterceptor],
+  interceptors: [metricsInterceptor, errorInterceptor, authInterceptor],
 });
 router.service(BenchmarkService, benchmarkService);
 
@@ -41,10 +42,12 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
     .set(servicesKey, c.var.services)
     .set(httpRequestKey, c.req.raw)
     .set(authSetupKey, loadAuthSetup(c.env))
-    .set(envKey, c.env);
+    .set(envKey, c.env)
+    .set(callTallyKey, { counted: false });
   const prepared = await toUniversalRequest(handler, c.req.raw, MAX_BODY_BYTES, contextValues);
-  if ("response" in prepared) return prepared.response;
-  const response = await toFetchResponse(await handler(prepared.request));
+  const response =
+    "response" in prepared ? prepared.response : await toFetchResponse(await handler(prepared.request));
+  if (!contextValues.get(callTallyKey).counted) await countRefusedCall(handler.method.name, response);
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
     // private: answers depend on who asks, so no shared cache may keep them.

@@ -1,6 +1,7 @@
 import { type CellRow, latestPeriod, loadCell, type PeerGroupFilter } from "../db/queries";
 import type { Metric, RevenueRange, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
+import { tracedSync } from "../observability/tracing/span";
 import { type PooledDistribution, poolSources } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
@@ -99,7 +100,9 @@ function buildCell(
     metric,
     revenueRange,
     period,
-    pooled: poolSources(summaries),
+    pooled: tracedSync("stats pool sources", { "stats.sources": summaries.length }, () =>
+      poolSources(summaries),
+    ),
     sources: withConsistency(summaries),
     panelStatistics,
   };

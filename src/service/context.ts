@@ -3,6 +3,8 @@ import { VersionedCache } from "../cache/versioned-cache";
 import { createDatabase, type Database } from "../db/client";
 import { type Config, type Env, loadConfig } from "../env";
 import type { IngestMessage, RecomputeMessage } from "../jobs/messages";
+import { tracedD1, tracedKv } from "../observability/tracing/instrument";
+import { currentSpan } from "../observability/tracing/span";
 
 /** What every use case needs; built once per request, batch or cron tick by the adapters. */
 export interface ServiceContext {
@@ -22,11 +24,15 @@ export interface ServiceContext {
 /** `defer` keeps background work (cache writes) alive past the response, e.g. ctx.waitUntil. */
 export function createServiceContext(env: Env, defer: (work: Promise<unknown>) => void): ServiceContext {
   const config = loadConfig(env);
-  const db = createDatabase(env.DB);
+  // Built inside a traced invocation, the context gives every D1 query and KV operation a span;
+  // otherwise it uses the bindings as they are, at no cost.
+  const traced = currentSpan() !== undefined;
+  const db = createDatabase(traced ? tracedD1(env.DB) : env.DB);
+  const kv = traced ? tracedKv(env.CACHE) : env.CACHE;
   return {
     db,
     config,
-    cache: new VersionedCache(env.CACHE, db, config.dataVersionTtlMs, defer),
+    cache: new VersionedCache(kv, db, config.dataVersionTtlMs, defer),
     queues: { ingest: env.INGEST_QUEUE, recompute: env.RECOMPUTE_QUEUE },
     secrets: {
       companyKey: env.COMPANY_KEY_SECRET || undefined,

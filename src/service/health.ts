@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { listAllSources } from "../db/sources";
+import type { Source } from "../domain/catalogue";
 import type { ServiceContext } from "./context";
 
 interface Check {
@@ -34,12 +35,32 @@ async function check(probe: () => Promise<unknown>): Promise<Check> {
 export async function readiness(ctx: ServiceContext, now = Date.now()): Promise<Readiness> {
   const [d1, kv] = await Promise.all([check(() => ctx.db.get(sql`SELECT 1`)), check(() => ctx.cache.ping())]);
   const sources = d1.ok
-    ? (await listAllSources(ctx.db)).map(({ id, active, lastUpdated }) => ({
+    ? (await sourceStates(ctx, now)).map(({ id, active, lastUpdated, ageSeconds }) => ({
         id,
         active,
         lastUpdated,
-        ageSeconds: lastUpdated ? Math.max(0, Math.floor((now - Date.parse(lastUpdated)) / 1000)) : null,
+        ageSeconds,
       }))
     : [];
   return { status: d1.ok && kv.ok ? "ready" : "unavailable", checks: { d1, kv }, sources };
+}
+
+export interface SourceState {
+  id: string;
+  active: boolean;
+  lastUpdated: string | null;
+  /** Seconds since the source last loaded rows; null when it never has. */
+  ageSeconds: number | null;
+  circuitState: Source["circuitState"];
+}
+
+/** Each source's freshness and refresh circuit, for readiness and the metrics scrape. */
+export async function sourceStates(ctx: ServiceContext, now = Date.now()): Promise<SourceState[]> {
+  return (await listAllSources(ctx.db)).map(({ id, active, lastUpdated, circuitState }) => ({
+    id,
+    active,
+    lastUpdated,
+    ageSeconds: lastUpdated ? Math.max(0, Math.floor((now - Date.parse(lastUpdated)) / 1000)) : null,
+    circuitState,
+  }));
 }

@@ -11,6 +11,7 @@ import { discardStaged } from "../ingest/staging";
 import type { Rejection } from "../ingest/validation";
 import { sendAll } from "../jobs/messages";
 import { errorType, logEvent } from "../observability/log";
+import { metrics } from "../observability/metrics/recorder";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import { MAX_UPLOAD_BYTES } from "./requests";
@@ -121,7 +122,7 @@ export async function executeRun(
     changedCells = await commitRun(ctx.db, source, runId, counts, outcomeOf);
   } catch (error) {
     await discardStaged(ctx.db, runId).catch(() => {});
-    await finishRunFailed(ctx.db, runId, errorMessage(error), counts);
+    await finishRunFailed(ctx.db, { id: runId, sourceId: source.id }, errorMessage(error), counts);
     logEvent("warn", "ingestion run failed", {
       ...runFields(source, runId, counts),
       "event.outcome": "failure",
@@ -129,10 +130,14 @@ export async function executeRun(
     });
     throw error;
   }
+  const { status } = outcomeOf(counts);
+  metrics.count("ingestion_runs_total", { source: source.id, status });
+  metrics.count("ingestion_rows_total", { source: source.id, outcome: "accepted" }, counts.accepted);
+  metrics.count("ingestion_rows_total", { source: source.id, outcome: "rejected" }, counts.rejected);
   logEvent("info", "ingestion run finished", {
     ...runFields(source, runId, counts),
-    "event.outcome": outcomeOf(counts).status === "failed" ? "failure" : "success",
-    "labels.status": outcomeOf(counts).status,
+    "event.outcome": status === "failed" ? "failure" : "success",
+    "labels.status": status,
     "labels.changed_cells": changedCells.length,
   });
   try {
@@ -198,14 +203,15 @@ export const errorMessage = (error: unknown) => (error instanceof Error ? error.
 /** Ends a run as failed; `counts` say how far it got, when it got anywhere. */
 export async function finishRunFailed(
   db: Database,
-  runId: string,
+  run: { id: string; sourceId: string },
   error: string,
   counts: Partial<LoadCounts> = {},
 ): Promise<void> {
   await db
     .update(ingestionRuns)
     .set({ ...counts, status: "failed", finishedAt: new Date().toISOString(), error })
-    .where(eq(ingestionRuns.id, runId));
+    .where(eq(ingestionRuns.id, run.id));
+  metrics.count("ingestion_runs_total", { source: run.sourceId, status: "failed" });
 }
 
 /**

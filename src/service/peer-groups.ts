@@ -1,6 +1,7 @@
 import { latestPeriod, type PeerGroupFilter, peerGroupValues } from "../db/queries";
 import type { Metric } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
+import { tracedSync } from "../observability/tracing/span";
 import { describe, fiveQuantiles, flagOutliers, medianInterval, sortAscending } from "../stats";
 import { getCatalogue, resolveMetric, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
@@ -75,9 +76,11 @@ export async function loadPeerGroup(
       throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
     }
     const rows = await peerGroupValues(ctx.db, metric.key, period, panelIds, peerGroup);
-    const flags = flagOutliers(
-      rows.map((r) => r.value),
-      metric.outlierMethod,
+    const flags = tracedSync("stats flag outliers", { "stats.observations": rows.length }, () =>
+      flagOutliers(
+        rows.map((r) => r.value),
+        metric.outlierMethod,
+      ),
     );
     const kept = rows.filter((_, i) => !flags[i]);
     const values = sortAscending(kept.map((r) => r.value));

@@ -1,6 +1,7 @@
 import type { PeerGroupFilter } from "../db/queries";
 import type { Metric } from "../domain/catalogue";
 import { invalidArgument } from "../domain/errors";
+import { tracedSync } from "../observability/tracing/span";
 import {
   type FiveQuantiles,
   type Interval,
@@ -62,13 +63,22 @@ export async function rankValue(ctx: ServiceContext, query: RankingQuery): Promi
   const { value } = query;
   if (query.peerGroup) {
     const group = await loadPeerGroup(ctx, query, query.peerGroup);
-    return describeRank(metric, value, percentileRank(group.values, value), group.pooled, {
+    const percentile = tracedSync(
+      "stats percentile rank",
+      { "stats.observations": group.values.length },
+      () => percentileRank(group.values, value),
+    );
+    return describeRank(metric, value, percentile, group.pooled, {
       peerGroup: group.peerGroup,
       period: group.period,
     });
   }
   const cell = await loadBenchmarkCell(ctx, query);
-  const percentile = 100 * new PooledCdf(cell.sources).cdf(value);
+  const percentile = tracedSync(
+    "stats pooled percentile",
+    { "stats.sources": cell.sources.length },
+    () => 100 * new PooledCdf(cell.sources).cdf(value),
+  );
   return describeRank(metric, value, percentile, cell.pooled, {
     revenueRange: cell.revenueRange.key,
     period: cell.period,

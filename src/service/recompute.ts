@@ -3,6 +3,7 @@ import { deadLetters, ingestionRuns } from "../db/schema";
 import type { Cell } from "../domain/catalogue";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
 import { ingestMessage } from "../jobs/messages";
+import { metrics } from "../observability/metrics/recorder";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 
@@ -15,6 +16,7 @@ export async function recomputeCells(
   ctx: ServiceContext,
   cells: (Cell & { runId?: string })[],
 ): Promise<RecomputeResult> {
+  const started = performance.now();
   const catalogue = await getCatalogue(ctx);
   const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
   for (const cell of cells) {
@@ -36,6 +38,8 @@ export async function recomputeCells(
       })
       .where(eq(ingestionRuns.id, runId));
   }
+  if (cells.length > 0)
+    metrics.observe("recompute_duration_seconds", {}, (performance.now() - started) / 1000);
   return total;
 }
 

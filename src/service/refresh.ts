@@ -64,7 +64,7 @@ async function queueRun(ctx: ServiceContext, sourceId: string, trigger: "refresh
   try {
     await ctx.queues.ingest.send({ runId, sourceId }, { contentType: "json" });
   } catch (error) {
-    await finishRunFailed(ctx.db, runId, `could not be queued: ${errorMessage(error)}`);
+    await finishRunFailed(ctx.db, { id: runId, sourceId }, `could not be queued: ${errorMessage(error)}`);
     throw new ServiceError(
       "unavailable",
       "queue-unavailable",
@@ -270,7 +270,7 @@ export async function refreshSource(
         ? `the source's circuit is open until ${trialAfter(source, circuitPolicy(ctx))}`
         : null;
   if (refusal) {
-    await finishRunFailed(db, run.id, `not fetched: ${refusal}`);
+    await finishRunFailed(db, run, `not fetched: ${refusal}`);
     return { action: "ack" };
   }
 
@@ -326,6 +326,6 @@ export async function refreshSource(
   }
   const opened =
     circuit.circuitState === "open" ? `; circuit opened after ${circuit.consecutiveFailures} failures` : "";
-  await finishRunFailed(db, run.id, `${reason}${opened}`);
+  await finishRunFailed(db, run, `${reason}${opened}`);
   return { action: "ack" };
 }

@@ -2,6 +2,7 @@ import { loadSeries } from "../db/queries";
 import type { Metric, RevenueRange } from "../domain/catalogue";
 import { invalidArgument, ServiceError } from "../domain/errors";
 import { parsePeriod } from "../domain/periods";
+import { tracedSync } from "../observability/tracing/span";
 import { mannKendall, olsFit, poolSources, theilSen } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
@@ -105,7 +106,7 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
   if (points.length < MIN_TREND_POINTS) {
     result.trendReason = `A trend needs at least ${MIN_TREND_POINTS} periods with data; there ${points.length === 1 ? "is 1" : `are ${points.length}`}.`;
   } else {
-    result.trend = computeTrend(points);
+    result.trend = tracedSync("stats trend", { "stats.points": points.length }, () => computeTrend(points));
   }
   return result;
 }

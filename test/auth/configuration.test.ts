@@ -74,15 +74,17 @@ describe("without AUTH_ISSUER the Worker refuses every request", () => {
     ["with an admin token", "admin"],
   ])("over RPC, %s, every method is unavailable", async (_name, who) => {
     const client = rpcClient({ authorization: who ? bearer(adminToken) : undefined }, noIssuer);
+    // One call at a time: a call started early and awaited later would reject unobserved.
     for (const call of [
-      client.listMetrics({}),
-      client.getBenchmarkData({
-        metric: "arr_growth",
-        peersSelector: { case: "revenueRange", value: "1M-5M" },
-      }),
-      client.listSources({}),
+      () => client.listMetrics({}),
+      () =>
+        client.getBenchmarkData({
+          metric: "arr_growth",
+          peersSelector: { case: "revenueRange", value: "1M-5M" },
+        }),
+      () => client.listSources({}),
     ]) {
-      const failure = await rpcFailure(call);
+      const failure = await rpcFailure(call());
       expect(failure.code).toBe(Code.Unavailable);
       expect(failure.rawMessage).toBe(detailFor("AUTH_ISSUER is not set"));
     }

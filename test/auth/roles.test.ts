@@ -111,6 +111,7 @@ const noRunsOf = async (sourceId: string) =>
 const REST_ROUTES: RestRoute[] = [
   { method: "GET", route: "/health", needs: "public", success: 200, request: () => ({ path: "/health" }) },
   { method: "GET", route: "/ready", needs: "public", success: 200, request: () => ({ path: "/ready" }) },
+  { method: "GET", route: "/metrics", needs: "admin", success: 200, request: () => ({ path: "/metrics" }) },
   {
     method: "GET",
     route: "/api/v1/metrics",

@@ -53,6 +53,10 @@ type Vars = Partial<
     | "MIN_PEER_GROUP"
     | "RATE_LIMITS"
     | "ANONYMOUS_ACCESS"
+    | "METRICS"
+    | "METRICS_SCRAPE_TOKEN"
+    | "OTEL_EXPORTER_OTLP_ENDPOINT"
+    | "OTEL_EXPORTER_OTLP_HEADERS"
   >
 >;
 

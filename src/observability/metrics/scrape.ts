@@ -1,0 +1,37 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../../app";
+import { createServiceContext } from "../../service/context";
+import { type SourceState, sourceStates } from "../../service/health";
+import { aggregatorOf } from "../telemetry";
+import { metrics } from "./recorder";
+import { EXPOSITION_CONTENT_TYPE, type GaugeSeries, renderExposition } from "./series";
+
+export const METRICS_PATH = "/metrics";
+
+const CIRCUIT_VALUE: Record<SourceState["circuitState"], number> = { closed: 0, half_open: 1, open: 2 };
+
+/** The per-source gauges, read from D1 as they are now: states are not counted, they are looked up. */
+export function sourceGauges(states: SourceState[]): GaugeSeries[] {
+  return states.flatMap((state) => [
+    { name: "source_circuit_state", labels: [state.id], value: CIRCUIT_VALUE[state.circuitState] },
+    ...(state.ageSeconds === null
+      ? []
+      : [{ name: "data_age_seconds" as const, labels: [state.id], value: state.ageSeconds }]),
+  ]);
+}
+
+/**
+ * GET /metrics: the aggregator's totals over every isolate, after this isolate's own unsent
+ * deltas, and the per-source gauges from D1. Other isolates' last second or so (one flush
+ * interval) arrives with their next flush.
+ */
+export async function serveMetrics(c: Context<AppEnv>): Promise<Response> {
+  const aggregator = aggregatorOf(c.env);
+  await metrics.flushNow(aggregator);
+  const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
+  const [snapshot, states] = await Promise.all([aggregator.snapshot(), sourceStates(ctx)]);
+  return c.body(renderExposition(snapshot, sourceGauges(states)), 200, {
+    "Content-Type": EXPOSITION_CONTENT_TYPE,
+    "Cache-Control": "no-store",
+  });
+}

@@ -1,0 +1,57 @@
+import { type Attributes, type FinishedSpan, randomHex, Span, type SpanKind } from "./span";
+
+/** W3C trace context: version 00, a 16-byte trace id, an 8-byte parent span id, flags. */
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+export interface TraceContext {
+  traceId: string;
+  /** This invocation's own span, the parent of everything it does. */
+  spanId: string;
+  /** The caller's span, when a valid traceparent named one. */
+  parentSpanId?: string;
+  sampled: boolean;
+}
+
+/**
+ * Continues the caller's trace when its traceparent is valid, keeping its sampling decision;
+ * otherwise starts a trace, sampled with probability `sampleRatio`. The invocation gets its own span.
+ */
+export function traceContext(traceparent: string | undefined, sampleRatio = 1): TraceContext {
+  const match = traceparent ? TRACEPARENT.exec(traceparent.trim()) : null;
+  const valid = match && !/^0+$/.test(match[1]!) && !/^0+$/.test(match[2]!);
+  if (valid) {
+    return {
+      traceId: match[1]!,
+      spanId: randomHex(8),
+      parentSpanId: match[2]!,
+      sampled: (Number.parseInt(match[3]!, 16) & 1) === 1,
+    };
+  }
+  return { traceId: randomHex(16), spanId: randomHex(8), sampled: Math.random() < sampleRatio };
+}
+
+export const traceparentOf = (trace: TraceContext) =>
+  `00-${trace.traceId}-${trace.spanId}-${trace.sampled ? "01" : "00"}`;
+
+/** An invocation's trace: its root span, when recorded, and the spans it has finished. */
+export interface Invocation {
+  trace: TraceContext;
+  root: Span | undefined;
+  spans: FinishedSpan[];
+}
+
+/** Starts an invocation's trace; its root span is recorded only when sampled and `recording`. */
+export function startInvocation(
+  trace: TraceContext,
+  recording: boolean,
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+): Invocation {
+  const spans: FinishedSpan[] = [];
+  const root =
+    recording && trace.sampled
+      ? new Span(trace.traceId, trace.spanId, name, kind, attributes, spans, trace.parentSpanId)
+      : undefined;
+  return { trace, root, spans };
+}

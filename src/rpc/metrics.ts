@@ -1,0 +1,56 @@
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
+import { metrics } from "../observability/metrics/recorder";
+import { currentSpan } from "../observability/tracing/span";
+
+/** A Connect code as the protocol spells it: Code.InvalidArgument is "invalid_argument". */
+export const codeName = (code: Code): string =>
+  (Code[code] ?? "Unknown")
+    .replace(/^[A-Z]/, (c) => c.toLowerCase())
+    .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+const CODE_NAMES = new Set(
+  Object.values(Code).flatMap((code) => (typeof code === "number" ? [codeName(code)] : [])),
+);
+
+/** Set per call by the router: whether the interceptors saw it and counted it. */
+export const callTallyKey = createContextKey<{ counted: boolean }>(
+  { counted: false },
+  { description: "RPC call tally" },
+);
+
+/**
+ * Outermost interceptor: counts each call by procedure and the exact code it ends with, after
+ * the error interceptor has turned service errors into Connect ones.
+ */
+export const metricsInterceptor: Interceptor = (next) => async (request) => {
+  const procedure = request.method.name;
+  const span = currentSpan();
+  span?.set("rpc.system.name", "connect_rpc");
+  span?.set("rpc.method", `${request.service.typeName}/${procedure}`);
+  request.contextValues.get(callTallyKey).counted = true;
+  try {
+    const response = await next(request);
+    metrics.count("rpc_requests_total", { procedure, code: "ok" });
+    return response;
+  } catch (error) {
+    metrics.count("rpc_requests_total", { procedure, code: codeName(ConnectError.from(error).code) });
+    throw error;
+  }
+};
+
+/**
+ * Counts a call refused before any interceptor ran (a body that does not parse, an unsupported
+ * content type): its code is in the grpc-status header (gRPC-Web) or the Connect error body.
+ */
+export async function countRefusedCall(procedure: string, response: Response): Promise<void> {
+  const grpcStatus = response.headers.get("grpc-status");
+  let code = grpcStatus !== null ? codeName(Number(grpcStatus) as Code) : undefined;
+  if (code === undefined && response.headers.get("content-type")?.startsWith("application/json")) {
+    const body = (await response
+      .clone()
+      .json()
+      .catch(() => undefined)) as { code?: unknown } | undefined;
+    if (typeof body?.code === "string") code = body.code;
+  }
+  metrics.count("rpc_requests_total", { procedure, code: code && CODE_NAMES.has(code) ? code : "unknown" });
+}
