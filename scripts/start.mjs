@@ -21,7 +21,10 @@ function run(command, args) {
   }
 }
 
-run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local"]);
+// A second local instance (the benchmark's) keeps its state apart with --persist-to: migrate that one.
+const persistAt = process.argv.indexOf("--persist-to");
+const persistTo = persistAt === -1 ? [] : ["--persist-to", process.argv[persistAt + 1]];
+run(bin("wrangler"), ["d1", "migrations", "apply", "DB", "--local", ...persistTo]);
 
 // Local development trusts the development key (scripts/dev-auth), and only here: wrangler.toml
 // configures no issuer, so a deployment without its own auth settings refuses to serve.

@@ -4,7 +4,9 @@
  * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) and a full
  * recompute of a 1,001,000-observation panel in a local D1 of its own (scripts/bench/recompute.ts)
  * while no server runs. Then starts the service as `npm start` does, but with its rate limits
- * lifted, plus a bare Hono worker in the same local workerd runtime as a baseline, and drives both
+ * lifted and every request traced to a local OTLP receiver; the same service with metrics, logs
+ * and tracing off, whose cached GET is the instrumentation baseline; and a bare Hono worker in
+ * the same local workerd runtime as the baseline of the REST routes. It drives them
  * with bearer tokens minted by the development key (scripts/dev-auth/token.ts) and autocannon over
  * loopback: the REST routes against the bare worker, and the ranking over Connect RPC (binary
  * protobuf) against the same ranking over REST. Targets run in interleaved rounds and each figure
@@ -21,7 +23,9 @@
  * rankings disagreed, the stats kernel and numpy computed different figures, the recompute's
  * aggregates failed their checks, or the upload did not accept every row).
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { create, fromBinary, toBinary, toJsonString } from "@bufbuild/protobuf";
@@ -78,7 +82,56 @@ const LIFTED_RATE_LIMITS = [
 /** Dev tokens minted once per run must outlive it: one expiring mid-run would fail it with 401s. */
 const TOKEN_TTL_SECONDS = 6 * 3600;
 
-type TargetName = "bare" | "cachedGet" | "ranking" | "rpcRanking";
+const SERVICE_STATE = path.join(REPO_ROOT, ".wrangler/state");
+
+/**
+ * The same service with parts of its instrumentation off, as baselines of the cached GET. Each
+ * runs in a local state of its own, a copy of the service's (see copyServiceState), so that all
+ * of them answer the same query from the same data.
+ */
+const VARIANTS = {
+  cachedGetUninstrumented: {
+    instance: "uninstrumented",
+    vars: ["METRICS:off"],
+    description: "metrics off and no tracing; request log lines on, as in the service",
+  },
+  cachedGetSilent: {
+    instance: "silent",
+    vars: ["METRICS:off", "REQUEST_LOGS:off"],
+    description: "metrics off, no tracing and no request log lines",
+  },
+} as const;
+type VariantName = keyof typeof VARIANTS;
+const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
+
+const stateOf = (variant: VariantName) =>
+  path.join(REPO_ROOT, `.wrangler/bench-${VARIANTS[variant].instance}`);
+
+/** A variant's state is the service's data as it is now; with no state yet, each loads the same sample data. */
+async function copyServiceState(variant: VariantName): Promise<void> {
+  await rm(stateOf(variant), { recursive: true, force: true });
+  await cp(SERVICE_STATE, stateOf(variant), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOENT") throw error;
+  });
+}
+
+function startVariant(variant: VariantName, port: number, inspectorPort: number): ManagedServer {
+  return startService(
+    port,
+    [
+      ...LIFTED_RATE_LIMITS,
+      ...VARIANTS[variant].vars.flatMap((assignment) => ["--var", assignment]),
+      "--persist-to",
+      stateOf(variant),
+      // Instances started together would otherwise race for the default 9229.
+      "--inspector-port",
+      String(inspectorPort),
+    ],
+    VARIANTS[variant].instance,
+  );
+}
+
+type TargetName = "bare" | "cachedGet" | VariantName | "ranking" | "rpcRanking";
 
 /**
  * Each ratio is a target's requests/s over its baseline's in the same round: the REST routes are
@@ -87,15 +140,31 @@ type TargetName = "bare" | "cachedGet" | "ranking" | "rpcRanking";
 const RATIOS = {
   ratioToBare: { baseline: "bare", label: "bare" },
   ratioToRestRanking: { baseline: "ranking", label: "REST ranking" },
+  ratioToUninstrumented: { baseline: "cachedGetUninstrumented", label: "uninstrumented" },
+  ratioToSilent: { baseline: "cachedGetSilent", label: "silent" },
 } as const satisfies Record<string, { baseline: TargetName; label: string }>;
 type RatioName = keyof typeof RATIOS;
 
 const GOALS = {
-  cachedGet: { minRatio: 0.8, ratio: "ratioToBare", description: "cached GET" },
-  ranking: { minRatio: 0.7, ratio: "ratioToBare", description: "ranking POST" },
-  rpcRanking: { minRatio: 0.9, ratio: "ratioToRestRanking", description: "RPC ranking (Connect, binary)" },
-} as const satisfies Record<string, { minRatio: number; ratio: RatioName; description: string }>;
-type GoalTarget = keyof typeof GOALS;
+  cachedGet: { target: "cachedGet", minRatio: 0.8, ratio: "ratioToBare", description: "cached GET" },
+  ranking: { target: "ranking", minRatio: 0.7, ratio: "ratioToBare", description: "ranking POST" },
+  rpcRanking: {
+    target: "rpcRanking",
+    minRatio: 0.9,
+    ratio: "ratioToRestRanking",
+    description: "RPC ranking (Connect, binary)",
+  },
+  instrumentation: {
+    target: "cachedGet",
+    minRatio: 0.9,
+    ratio: "ratioToUninstrumented",
+    description: "cached GET with metrics and traces on",
+  },
+} as const satisfies Record<
+  string,
+  { target: TargetName; minRatio: number; ratio: RatioName; description: string }
+>;
+type GoalName = keyof typeof GOALS;
 
 interface Target {
   name: TargetName;
@@ -162,9 +231,11 @@ const RANKING_QUERY = { metric: "arr_growth", value: 55, revenueRange: "1M-5M" }
 function defineTargets(
   barePort: number,
   servicePort: number,
+  variantPorts: Record<VariantName, number>,
   analystToken: string,
 ): Record<TargetName, Target> {
   const service = `http://${LOOPBACK}:${servicePort}`;
+  const cachedGetQuery = "/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M";
   const authorization = `Bearer ${analystToken}`;
   const rpcRankingRequest = create(CalculateRankingRequestSchema, {
     metric: RANKING_QUERY.metric,
@@ -181,9 +252,20 @@ function defineTargets(
     cachedGet: {
       name: "cachedGet",
       method: "GET",
-      url: `${service}/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M`,
+      url: `${service}${cachedGetQuery}`,
       headers: { authorization },
     },
+    ...(Object.fromEntries(
+      VARIANT_NAMES.map((variant) => [
+        variant,
+        {
+          name: variant,
+          method: "GET",
+          url: `http://${LOOPBACK}:${variantPorts[variant]}${cachedGetQuery}`,
+          headers: { authorization },
+        },
+      ]),
+    ) as unknown as Record<VariantName, Target>),
     ranking: {
       name: "ranking",
       method: "POST",
@@ -236,7 +318,44 @@ async function checkCacheIsHit(target: Target): Promise<void> {
   if (cacheResult === "miss") {
     throw new Error(`${target.name} is still a cache miss after warming (X-Cache: ${cacheResult})`);
   }
-  console.log(`cachedGet warmed: X-Cache: ${cacheResult ?? "(header absent)"}`);
+  console.log(`${target.name} warmed: X-Cache: ${cacheResult ?? "(header absent)"}`);
+}
+
+/** An OTLP/HTTP receiver on loopback that counts the spans it is sent and keeps none. */
+async function startOtlpReceiver(): Promise<{
+  url: string;
+  received: () => { requests: number; spans: number };
+  close: () => void;
+}> {
+  let requests = 0;
+  let spans = 0;
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      requests++;
+      spans += (
+        Buffer.concat(chunks)
+          .toString("utf8")
+          .match(/"spanId"/g) ?? []
+      ).length;
+      response.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${LOOPBACK}:${port}`,
+    received: () => ({ requests, spans }),
+    close: () => server.close(),
+  };
+}
+
+/** Both instances load the same sample data, so the same GET must answer the same body. */
+async function checkSameAnswer(a: Target, b: Target): Promise<void> {
+  const [bodyA, bodyB] = await Promise.all([a, b].map(async (target) => (await fetchOk(target)).text()));
+  if (bodyA !== bodyB) throw new Error(`${a.name} and ${b.name} answer different bodies to the same query`);
+  console.log(`${b.name} matches ${a.name}`);
 }
 
 /** A ratio between the two rankings only means something if they compute the same answer. */
@@ -372,8 +491,9 @@ interface GoalResult {
   met: boolean;
 }
 
-function evaluateGoal(name: GoalTarget, summary: TargetSummary): GoalResult {
-  const { minRatio, ratio: ratioName, description } = GOALS[name];
+function evaluateGoal(name: GoalName, summaries: Record<TargetName, TargetSummary>): GoalResult {
+  const { target, minRatio, ratio: ratioName, description } = GOALS[name];
+  const summary = summaries[target];
   const ratio = summary[ratioName] ?? 0;
   const met = ratio >= minRatio;
   console.log(
@@ -436,29 +556,56 @@ async function main(): Promise<void> {
 
   if (parts.has("http") || parts.has("upload")) {
     const http = parts.has("http");
-    const [servicePort = 0, barePort = 0, bareInspectorPort = 0] = await findFreePorts(3);
+    const [servicePort = 0, barePort = 0, bareInspectorPort = 0, ...variantPortList] = await findFreePorts(
+      3 + 2 * VARIANT_NAMES.length,
+    );
+    const variantPorts = Object.fromEntries(
+      VARIANT_NAMES.map((variant, i) => [variant, variantPortList[2 * i] ?? 0]),
+    ) as Record<VariantName, number>;
     const serviceUrl = `http://${LOOPBACK}:${servicePort}`;
     // Analyst for the benchmark and ranking traffic; admin for the upload's sources and uploads.
     const [analystToken, adminToken] = await Promise.all([
       mintDevToken("analyst", "bench-analyst", TOKEN_TTL_SECONDS),
       mintDevToken("admin", "bench-admin", TOKEN_TTL_SECONDS),
     ]);
-    const targets = defineTargets(barePort, servicePort, analystToken);
+    const targets = defineTargets(barePort, servicePort, variantPorts, analystToken);
+    // The service runs fully instrumented: metrics, request logs, and every request traced and
+    // exported to a local OTLP receiver, so that the instrumentation goal measures all of it.
+    const otlp = http ? await startOtlpReceiver() : undefined;
+    if (http) for (const variant of VARIANT_NAMES) await copyServiceState(variant);
 
     console.log(
-      `Starting the service (port ${servicePort})${http ? ` and the bare worker (port ${barePort})` : ""}...`,
+      `Starting the service (port ${servicePort})` +
+        (http
+          ? `, the same service ${VARIANT_NAMES.map((v) => `${VARIANTS[v].instance} (port ${variantPorts[v]})`).join(" and ")}, and the bare worker (port ${barePort})`
+          : "") +
+        "...",
     );
-    const service = startService(servicePort, LIFTED_RATE_LIMITS);
+    const service = startService(servicePort, [
+      ...LIFTED_RATE_LIMITS,
+      ...(otlp ? ["--var", `OTEL_EXPORTER_OTLP_ENDPOINT:${otlp.url}`] : []),
+    ]);
+    const variants = http
+      ? VARIANT_NAMES.map((variant, i) =>
+          startVariant(variant, variantPorts[variant], variantPortList[2 * i + 1] ?? 0),
+        )
+      : [];
     const bare = http ? startBareWorker(barePort, bareInspectorPort) : undefined;
     try {
       await Promise.all([
-        waitUntilServing(service, `${serviceUrl}/health`, SERVICE_START_TIMEOUT_MS),
+        // Two first starts load their sample data at once, on a machine of two cores.
+        service.waitUntilReady(2 * SERVICE_START_TIMEOUT_MS),
+        ...variants.map((variant) => variant.waitUntilReady(2 * SERVICE_START_TIMEOUT_MS)),
         bare && waitUntilServing(bare, targets.bare.url, BARE_START_TIMEOUT_MS),
       ]);
 
       if (http) {
         await checkTargetsAnswer(Object.values(targets));
         await checkCacheIsHit(targets.cachedGet);
+        for (const variant of VARIANT_NAMES) {
+          await checkCacheIsHit(targets[variant]);
+          await checkSameAnswer(targets.cachedGet, targets[variant]);
+        }
         await checkRpcMatchesRest(targets.ranking, targets.rpcRanking);
 
         console.log(
@@ -469,17 +616,32 @@ async function main(): Promise<void> {
 
         const summaries: Record<TargetName, TargetSummary> = {
           bare: summarize(targets.bare, roundsByTarget, []),
-          cachedGet: summarize(targets.cachedGet, roundsByTarget, ["ratioToBare"]),
+          cachedGet: summarize(targets.cachedGet, roundsByTarget, [
+            "ratioToBare",
+            "ratioToUninstrumented",
+            "ratioToSilent",
+          ]),
+          cachedGetUninstrumented: summarize(targets.cachedGetUninstrumented, roundsByTarget, [
+            "ratioToBare",
+            "ratioToSilent",
+          ]),
+          cachedGetSilent: summarize(targets.cachedGetSilent, roundsByTarget, ["ratioToBare"]),
           ranking: summarize(targets.ranking, roundsByTarget, ["ratioToBare"]),
           rpcRanking: summarize(targets.rpcRanking, roundsByTarget, ["ratioToBare", "ratioToRestRanking"]),
         };
 
         printTable(summaries);
+        const exported = otlp?.received() ?? { requests: 0, spans: 0 };
+        console.log(`OTLP receiver: ${exported.spans} spans in ${exported.requests} export requests`);
+        // A goal met because tracing silently did not run would be no goal met.
+        if (exported.spans < 1000)
+          throw new Error(`only ${exported.spans} spans were exported during the load`);
         console.log("");
-        const goals: Record<GoalTarget, GoalResult> = {
-          cachedGet: evaluateGoal("cachedGet", summaries.cachedGet),
-          ranking: evaluateGoal("ranking", summaries.ranking),
-          rpcRanking: evaluateGoal("rpcRanking", summaries.rpcRanking),
+        const goals: Record<GoalName, GoalResult> = {
+          cachedGet: evaluateGoal("cachedGet", summaries),
+          ranking: evaluateGoal("ranking", summaries),
+          rpcRanking: evaluateGoal("rpcRanking", summaries),
+          instrumentation: evaluateGoal("instrumentation", summaries),
         };
         Object.assign(sections, {
           measuredAt: new Date().toISOString(),
@@ -492,7 +654,12 @@ async function main(): Promise<void> {
           config: {
             ...LOAD,
             authorization: "Bearer <analyst dev token> on every target, the bare one included",
+            instrumentation:
+              "cachedGet: metrics (flushed to the aggregator every second), one JSON log line per request, and " +
+              "every request traced and exported as OTLP/HTTP JSON to a local receiver; " +
+              VARIANT_NAMES.map((variant) => `${variant}: ${VARIANTS[variant].description}`).join("; "),
           },
+          tracesExported: exported,
           targets: summaries,
           goals,
         });
@@ -512,7 +679,8 @@ async function main(): Promise<void> {
         closingLines.push(describeUpload(upload));
       }
     } finally {
-      await Promise.all([service.stop(), bare?.stop()]);
+      await Promise.all([service.stop(), ...variants.map((variant) => variant.stop()), bare?.stop()]);
+      otlp?.close();
     }
   }
 
@@ -525,6 +693,7 @@ async function main(): Promise<void> {
     "config",
     "targets",
     "goals",
+    "tracesExported",
     "statsKernel",
     "recompute",
     "upload",

@@ -20,6 +20,8 @@ const STOP_GRACE_MS = 5_000;
 export class ManagedServer {
   private readonly recentOutput: string[] = [];
   private echoOutput = true;
+  /** Whether it printed "Ready: <url>", as start.mjs does once the sample data is in. */
+  private saidReady = false;
 
   private constructor(
     readonly name: string,
@@ -51,6 +53,19 @@ export class ManagedServer {
   /** Startup output is shown live (the first data load is slow); once ready, only kept for errors. */
   quiet(): void {
     this.echoOutput = false;
+  }
+
+  /** Waits for start.mjs's "Ready: <url>": serving, with its data loaded. */
+  async waitUntilReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.saidReady) {
+      if (this.hasExited) throw new Error(`${this.name} exited before it was ready:\n${this.outputTail()}`);
+      if (Date.now() > deadline) {
+        throw new Error(`${this.name} was not ready within ${timeoutMs / 1000} s:\n${this.outputTail()}`);
+      }
+      await sleep(500);
+    }
+    this.quiet();
   }
 
   outputTail(): string {
@@ -91,6 +106,7 @@ export class ManagedServer {
     for (const line of chunk.split(/\r?\n/)) {
       if (line.trim() === "") continue;
       if (this.echoOutput) process.stderr.write(`  [${this.name}] ${line}\n`);
+      if (line.startsWith("Ready: ")) this.saidReady = true;
       this.recentOutput.push(line);
     }
     this.recentOutput.splice(0, Math.max(0, this.recentOutput.length - 40));
@@ -130,8 +146,12 @@ export const OFFLINE_WRANGLER_ENV = {
  * Launched as `npm start` does; start.mjs passes its extra arguments (`wranglerArgs` after the
  * shared flags) on to `wrangler dev`.
  */
-export function startService(port: number, wranglerArgs: readonly string[] = []): ManagedServer {
-  return ManagedServer.start("service", ["scripts/start.mjs", ...WRANGLER_DEV_FLAGS, ...wranglerArgs], {
+export function startService(
+  port: number,
+  wranglerArgs: readonly string[] = [],
+  name = "service",
+): ManagedServer {
+  return ManagedServer.start(name, ["scripts/start.mjs", ...WRANGLER_DEV_FLAGS, ...wranglerArgs], {
     ...OFFLINE_WRANGLER_ENV,
     PORT: String(port),
   });
