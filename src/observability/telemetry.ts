@@ -13,7 +13,7 @@ export function beginInvocation(
   telemetry: Config["telemetry"],
   traceparent: string | undefined,
   name: string,
-  kind: (typeof SpanKind)[keyof typeof SpanKind],
+  kind: SpanKind,
   attributes: Attributes,
 ): Invocation {
   metrics.enabled = telemetry.metrics;
