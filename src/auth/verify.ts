@@ -65,8 +65,36 @@ function roleNames(payload: JWTPayload, claim: string): string[] {
   return names;
 }
 
+/**
+ * Tokens this isolate has verified, by their full text (signature included, so only the same
+ * token matches), per auth configuration: a caller's every request need not check the signature
+ * again. An entry lasts a minute at most and never past the token's expiry, with the same skew.
+ */
+const verified = new WeakMap<AuthConfig, Map<string, { principal: Principal; until: number }>>();
+const VERIFIED_MAX_ENTRIES = 1000;
+const VERIFIED_TTL_MS = 60_000;
+
 /** Verifies a bearer token and answers who it speaks for; any failure is a 401 invalid_token. */
 export async function verifyBearer(token: string, config: AuthConfig): Promise<Principal> {
+  const now = Date.now();
+  let tokens = verified.get(config);
+  if (!tokens) {
+    tokens = new Map();
+    verified.set(config, tokens);
+  }
+  const known = tokens.get(token);
+  if (known && now < known.until) return known.principal;
+  tokens.delete(token);
+  const { principal, expiresAt } = await verifySignedToken(token, config);
+  tokens.set(token, { principal, until: Math.min(expiresAt, now + VERIFIED_TTL_MS) });
+  if (tokens.size > VERIFIED_MAX_ENTRIES) tokens.delete(tokens.keys().next().value!);
+  return principal;
+}
+
+async function verifySignedToken(
+  token: string,
+  config: AuthConfig,
+): Promise<{ principal: Principal; expiresAt: number }> {
   let payload: JWTPayload;
   try {
     ({ payload } = await jwtVerify(token, keySetFor(config.keys), {
@@ -86,5 +114,9 @@ export async function verifyBearer(token: string, config: AuthConfig): Promise<P
   if (!role) {
     throw new ServiceError("permission_denied", "no-role", "The token carries no role this service knows.");
   }
-  return { kind: "user", subject: payload.sub, role };
+  // exp is a required claim; jose accepts it up to the skew past.
+  return {
+    principal: { kind: "user", subject: payload.sub, role },
+    expiresAt: (payload.exp! + CLOCK_SKEW_SECONDS) * 1000,
+  };
 }

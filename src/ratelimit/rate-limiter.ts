@@ -4,10 +4,19 @@ import type { TierLimits } from "./config";
 import type { RateDecision } from "./decision";
 import { type Bucket, fullAt, take } from "./token-bucket";
 
+/** How long a spend may live only in memory before it is written to storage. */
+export const PERSIST_DELAY_MS = 1000;
+
 /**
- * One principal's token bucket, kept in this object's own SQLite storage so it survives eviction.
- * The runtime delivers one call at a time and `take` never awaits between reading and writing
- * the bucket, so concurrent requests cannot spend the same token.
+ * One principal's token bucket. The runtime delivers one call at a time and `take` never awaits
+ * between reading and updating the bucket, so concurrent requests cannot spend the same token.
+ *
+ * The bucket lives in memory and is written to this object's SQLite storage behind the spends:
+ * at once when it is created, then at most once per PERSIST_DELAY_MS. A write holds back the
+ * object's answers until it is durable, so writing every spend would make each request wait for
+ * one; this way a busy principal's requests wait for about one write a second. An object is only
+ * evicted once idle, after the write has landed; one torn down mid-burst (a deploy) forgets at
+ * most the last second's spends.
  *
  * A stored bucket always has an alarm pending: set when the bucket is created, moved on by the
  * alarm itself while the bucket is still refilling. Once the bucket is full the alarm deletes
@@ -17,25 +26,60 @@ export class RateLimiter extends DurableObject<Env> {
   /** The time source; tests replace it to move time without waiting. */
   clock: () => number = () => Date.now();
 
+  /** The bucket as this object knows it, read from storage on first use. */
+  private memory: { bucket: Bucket; fullAt: number } | undefined;
+  private loaded = false;
+  private writeTimer: ReturnType<typeof setTimeout> | undefined;
+
   /** Takes one token under `policy`'s limits; the caller's tier decides them on every call. */
   async take(policy: string, limits: TierLimits): Promise<RateDecision> {
-    const stored = this.readBucket();
-    const { decision, bucket } = take(stored, policy, limits, this.clock());
-    // A denial changes nothing: the stored bucket still refills from where it was.
+    const stored = this.current();
+    const { decision, bucket } = take(stored?.bucket, policy, limits, this.clock());
+    // A denial changes nothing: the bucket still refills from where it was.
     if (!decision.allowed) return decision;
-    const full = fullAt(bucket, limits);
-    this.writeBucket(bucket, full);
-    if (!stored) await this.ctx.storage.setAlarm(full);
+    this.memory = { bucket, fullAt: fullAt(bucket, limits) };
+    if (stored) {
+      this.writeSoon();
+      return decision;
+    }
+    this.write();
+    await this.ctx.storage.setAlarm(this.memory.fullAt);
     return decision;
   }
 
   override async alarm(): Promise<void> {
-    const full = this.readFullAt();
+    // Whatever is still only in memory first: the alarm decides on the bucket as it is.
+    if (this.writeTimer) this.write();
+    const full = this.current()?.fullAt;
     if (full !== undefined && this.clock() < full) {
       await this.ctx.storage.setAlarm(full);
       return;
     }
+    this.cancelWrite();
+    this.memory = undefined;
     await this.ctx.storage.deleteAll();
+  }
+
+  private current(): { bucket: Bucket; fullAt: number } | undefined {
+    if (!this.loaded) {
+      this.memory = this.readBucket();
+      this.loaded = true;
+    }
+    return this.memory;
+  }
+
+  private writeSoon(): void {
+    this.writeTimer ??= setTimeout(() => this.write(), PERSIST_DELAY_MS);
+  }
+
+  private cancelWrite(): void {
+    if (this.writeTimer !== undefined) clearTimeout(this.writeTimer);
+    this.writeTimer = undefined;
+  }
+
+  private write(): void {
+    this.cancelWrite();
+    if (this.memory) this.writeBucket(this.memory.bucket, this.memory.fullAt);
   }
 
   /** The storage with the bucket table in it: deleteAll drops the table, so it is made on demand. */
@@ -46,16 +90,13 @@ export class RateLimiter extends DurableObject<Env> {
     return this.ctx.storage.sql;
   }
 
-  private readBucket(): Bucket | undefined {
+  private readBucket(): { bucket: Bucket; fullAt: number } | undefined {
     const row = this.db()
-      .exec<{ tokens: number; updated_at: number }>("SELECT tokens, updated_at FROM bucket WHERE id = 1")
+      .exec<{ tokens: number; updated_at: number; full_at: number }>(
+        "SELECT tokens, updated_at, full_at FROM bucket WHERE id = 1",
+      )
       .toArray()[0];
-    return row && { tokens: row.tokens, updatedAt: row.updated_at };
-  }
-
-  private readFullAt(): number | undefined {
-    return this.db().exec<{ full_at: number }>("SELECT full_at FROM bucket WHERE id = 1").toArray()[0]
-      ?.full_at;
+    return row && { bucket: { tokens: row.tokens, updatedAt: row.updated_at }, fullAt: row.full_at };
   }
 
   private writeBucket(bucket: Bucket, full: number): void {

@@ -5,7 +5,7 @@ import {
   runInDurableObject,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import {
   bucketFor,
   DEFAULT_RATE_LIMITS,
@@ -14,6 +14,7 @@ import {
   rateLimitHeaders,
   takeToken,
 } from "../../src/ratelimit";
+import { PERSIST_DELAY_MS } from "../../src/ratelimit/rate-limiter";
 
 // Ahead of the real clock, so that the alarms the tests schedule never fire on their own.
 const T0 = Date.UTC(2100, 0, 1);
@@ -159,14 +160,23 @@ describe("rate limiter", () => {
     expect(ids.filter((id) => expected.includes(id)).sort()).toEqual(expected.sort());
   });
 
-  it("keeps its bucket in storage across eviction", async () => {
+  it("writes its bucket to storage at once when created, then behind the spends, and keeps it across eviction", async () => {
     const stub = limiter(freshKey());
     await setClock(stub, T0);
-    await takeMany(stub, 4);
-    const rows = await runInDurableObject(stub, (_, state) =>
-      state.storage.sql.exec("SELECT tokens, updated_at, full_at FROM bucket").toArray(),
+    const stored = () =>
+      runInDurableObject(stub, (_, state) =>
+        state.storage.sql.exec("SELECT tokens, updated_at, full_at FROM bucket").toArray(),
+      );
+    await takeMany(stub, 1);
+    expect(await stored()).toEqual([{ tokens: 9, updated_at: T0, full_at: T0 + 100 }]);
+    const started = Date.now();
+    await takeMany(stub, 3);
+    // The three spends reach storage together, within the delay, without another request.
+    await vi.waitFor(
+      async () => expect(await stored()).toEqual([{ tokens: 6, updated_at: T0, full_at: T0 + 400 }]),
+      { timeout: 5 * PERSIST_DELAY_MS, interval: 50 },
     );
-    expect(rows).toEqual([{ tokens: 6, updated_at: T0, full_at: T0 + 400 }]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(PERSIST_DELAY_MS - 50);
 
     await evictDurableObject(stub);
     await setClock(stub, T0);
