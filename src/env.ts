@@ -98,7 +98,14 @@ const configSchema = z.object({
           context.addIssue({ code: "custom", message: "expected name=value pairs separated by commas" });
           return z.NEVER;
         }
-        headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+        try {
+          headers[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(
+            pair.slice(at + 1).trim(),
+          );
+        } catch {
+          context.addIssue({ code: "custom", message: "a header name or value is not valid URL encoding" });
+          return z.NEVER;
+        }
       }
       return headers;
     }),

@@ -33,9 +33,15 @@ export function endInvocation(
 ): void {
   invocation.root?.end();
   if (telemetry.metrics) metrics.flushSoon(() => aggregatorOf(env), telemetry.flushIntervalMs, defer);
-  if (telemetry.traces && invocation.spans.length > 0) {
+  const traces = telemetry.traces;
+  if (traces && invocation.root) {
     spanExporter.add(invocation.spans);
-    spanExporter.flushSoon(telemetry.traces, telemetry.flushIntervalMs, defer);
+    spanExporter.flushSoon(traces, telemetry.flushIntervalMs, defer);
+    // Deferred work still running goes out with the isolate's next export.
+    invocation.late = (span) => {
+      spanExporter.add([span]);
+      spanExporter.flushSoon(traces, telemetry.flushIntervalMs, defer);
+    };
   }
 }
 

@@ -122,7 +122,8 @@ export async function executeRun(
     changedCells = await commitRun(ctx.db, source, runId, counts, outcomeOf);
   } catch (error) {
     await discardStaged(ctx.db, runId).catch(() => {});
-    await finishRunFailed(ctx.db, { id: runId, sourceId: source.id }, errorMessage(error), counts);
+    // Failed for now: whether the run ends here is the caller's to say (a refresh may retry it).
+    await markRunFailed(ctx.db, runId, errorMessage(error), counts);
     logEvent("warn", "ingestion run failed", {
       ...runFields(source, runId, counts),
       "event.outcome": "failure",
@@ -200,18 +201,32 @@ const runFields = (source: Source, runId: string, counts: LoadCounts) => ({
 
 export const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-/** Ends a run as failed; `counts` say how far it got, when it got anywhere. */
-export async function finishRunFailed(
+/** Records a run as failed; `counts` say how far it got, when it got anywhere. */
+async function markRunFailed(
   db: Database,
-  run: { id: string; sourceId: string },
+  runId: string,
   error: string,
   counts: Partial<LoadCounts> = {},
 ): Promise<void> {
   await db
     .update(ingestionRuns)
     .set({ ...counts, status: "failed", finishedAt: new Date().toISOString(), error })
-    .where(eq(ingestionRuns.id, run.id));
-  metrics.count("ingestion_runs_total", { source: run.sourceId, status: "failed" });
+    .where(eq(ingestionRuns.id, runId));
+}
+
+/** A run that ended failed and will not be tried again, counted once. */
+export const countFailedRun = (sourceId: string) =>
+  metrics.count("ingestion_runs_total", { source: sourceId, status: "failed" });
+
+/** Ends a run as failed for good: recorded, and counted once. */
+export async function finishRunFailed(
+  db: Database,
+  run: { id: string; sourceId: string },
+  error: string,
+  counts: Partial<LoadCounts> = {},
+): Promise<void> {
+  await markRunFailed(db, run.id, error, counts);
+  countFailedRun(run.sourceId);
 }
 
 /**
@@ -228,6 +243,8 @@ export async function uploadToSource(
   try {
     await executeRun(ctx, source, runId, readRecords(body, source.format, MAX_UPLOAD_BYTES));
   } catch (error) {
+    // An upload is never retried: its failed run has ended.
+    countFailedRun(source.id);
     if (error instanceof ServiceError) throw error;
   }
   return getRun(ctx, runId);

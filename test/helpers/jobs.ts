@@ -57,6 +57,7 @@ type Vars = Partial<
     | "METRICS_SCRAPE_TOKEN"
     | "OTEL_EXPORTER_OTLP_ENDPOINT"
     | "OTEL_EXPORTER_OTLP_HEADERS"
+    | "TRACE_SAMPLE_RATIO"
   >
 >;
 

@@ -5,6 +5,7 @@ import { getCatalogue } from "../../src/service/catalogue";
 import { refreshSource } from "../../src/service/refresh";
 import { summarizePanel } from "../../src/stats";
 import { failingBatches, Harness, stagedChunkCount } from "../helpers/jobs";
+import { growth, series } from "../helpers/metrics";
 import { clearMemoryCache, db } from "../helpers/seed";
 
 /** Outbound fetches by url; anything else is a test bug and fails loudly. */
@@ -309,6 +310,34 @@ describe("the ingest consumer", () => {
     expect(await run(second.runId)).toMatchObject({ status: "succeeded", unchanged: 0, changedCells: 1 });
     const values = (await storedValues(id)).map((row) => row.value as number);
     expect(values.sort((a, b) => a - b)).toEqual(NDR.map((v) => v + 50));
+  });
+
+  it("counts a run once, when it ends, however many attempts it took", async () => {
+    const { id, url } = await panelSource();
+    feeds.set(url, ok(csvOf(NDR)));
+    const keys = ["succeeded", "failed"].map((status) =>
+      series("ingestion_runs_total", { source: id, status }),
+    );
+    const retried = await growth(harness, keys, async () => {
+      const message = await refreshMessage(id);
+      const context = harness.context();
+      await getCatalogue(context);
+      // The first attempt dies in the swap and is retried; the second loads.
+      const delivery = await refreshSource({ ...context, db: failingBatches(db) }, message, 1);
+      expect(delivery).toEqual({ action: "retry", delaySeconds: 30 });
+      await harness.deliver(QUEUES.ingest, [message], 2);
+      expect(await run(message.runId)).toMatchObject({ status: "succeeded" });
+    });
+    expect(retried).toEqual({ [keys[0]!]: 1, [keys[1]!]: 0 });
+
+    // A file that cannot be read ends its run at once, failed.
+    feeds.set(url, ok(`${HEADER}\n"firm_00,ndr,2024,2000000,101\n`));
+    const unreadable = await growth(harness, keys, async () => {
+      const message = await refreshMessage(id);
+      await harness.deliver(QUEUES.ingest, [message]);
+      expect(await run(message.runId)).toMatchObject({ status: "failed" });
+    });
+    expect(unreadable).toEqual({ [keys[0]!]: 0, [keys[1]!]: 1 });
   });
 
   it("retries a 500 with exponential backoff, keeping the data it had", async () => {

@@ -329,6 +329,26 @@ describe("counting", () => {
     }
   });
 
+  it("still serves the counters when D1 is down, without the gauges it reads from D1", async () => {
+    const broken = new Harness();
+    const failing = () => Promise.reject(new TypeError("D1_ERROR: no such database"));
+    const statement = { all: failing, raw: failing, run: failing, first: failing };
+    Object.assign(broken.env, {
+      DB: new Proxy(env.DB, {
+        get: (target, property) =>
+          property === "prepare"
+            ? () => ({ ...statement, bind: () => statement })
+            : Reflect.get(target, property, target),
+      }),
+    });
+    vi.spyOn(console, "log").mockImplementation(() => {});
+    const samples = await scrape(broken);
+    expect([...samples.keys()].some((key) => key.startsWith("http_requests_total{"))).toBe(true);
+    expect([...samples.keys()].filter((key) => /^(source_circuit_state|data_age_seconds)/.test(key))).toEqual(
+      [],
+    );
+  });
+
   it("records nothing with METRICS=off", async () => {
     const off = new Harness({ METRICS: "off" });
     const added = await growth(harness, [benchmarksOk], async () => {

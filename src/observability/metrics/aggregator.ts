@@ -72,8 +72,10 @@ export class MetricsAggregator extends DurableObject<Env> {
   }
 
   private addHistogram(series: HistogramSeries): void {
-    // A batch from an isolate running other bucket bounds (mid-deploy) cannot be added bucket by bucket.
-    if (series.counts.length !== HISTOGRAMS[series.name].buckets.length + 1) return;
+    // A batch from an isolate running other families or bucket bounds (mid-deploy) cannot be
+    // added bucket by bucket; the rest of its batch still counts.
+    const family = HISTOGRAMS[series.name] as (typeof HISTOGRAMS)[typeof series.name] | undefined;
+    if (!family || series.counts.length !== family.buckets.length + 1) return;
     const sql = this.sql();
     const key = seriesKey(series.name, series.labels);
     const row = sql

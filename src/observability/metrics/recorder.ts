@@ -17,6 +17,11 @@ export interface MetricsSink {
 
 /** Batches the aggregator has not acknowledged, kept to resend; past this many the oldest go. */
 const MAX_UNSENT_BATCHES = 20;
+/**
+ * An unacknowledged batch is resent for this long, well within the aggregator's memory of batch
+ * ids (BATCH_MEMORY_MS), so that a resend of a batch it did take is still recognised.
+ */
+export const RESEND_WITHIN_MS = 5 * 60_000;
 
 const valuesOf = (names: readonly string[], labels: Record<string, string>) =>
   names.map((name) => labels[name]!);
@@ -25,13 +30,14 @@ const valuesOf = (names: readonly string[], labels: Record<string, string>) =>
  * One isolate's metrics. Recording only updates a map; what accumulates goes to the aggregator
  * as one batch per flush interval, so a request never waits on it and the aggregator sees one
  * call per isolate per interval however busy the isolate is. A batch the aggregator did not
- * acknowledge is resent as it was, under the same id, so it cannot count twice.
+ * acknowledge is resent as it was, under the same id, with the isolate's next flush, so it
+ * cannot count twice; one still unacknowledged after RESEND_WITHIN_MS is dropped.
  */
 export class MetricsRecorder {
   /** Off (METRICS=off) records nothing and sends nothing. */
   enabled = true;
   private readonly deltas = new MetricDeltas();
-  private readonly unsent: MetricsBatch[] = [];
+  private unsent: { batch: MetricsBatch; createdAt: number }[] = [];
   private readonly schedule = new BatchSchedule();
 
   count<N extends CounterName>(name: N, labels: CounterLabels<N>, by = 1): void {
@@ -50,23 +56,33 @@ export class MetricsRecorder {
 
   /** Sends everything recorded so far and waits for it: a scrape first counts its own isolate. */
   flushNow(sink: MetricsSink): Promise<void> {
-    return this.schedule.now(() => this.send(sink));
+    return this.send(sink);
   }
 
+  /**
+   * Sends the unacknowledged batches, oldest first, and removes each once acknowledged. Two
+   * sends at once may both carry the same batch: the aggregator counts it once.
+   */
   private async send(sink: MetricsSink): Promise<void> {
-    if (!this.deltas.isEmpty) this.unsent.push(this.deltas.drain());
-    while (this.unsent.length > 0) {
+    const now = Date.now();
+    if (!this.deltas.isEmpty) this.unsent.push({ batch: this.deltas.drain(), createdAt: now });
+    const expired = this.unsent.filter((entry) => now - entry.createdAt > RESEND_WITHIN_MS);
+    const overflow = Math.max(0, this.unsent.length - expired.length - MAX_UNSENT_BATCHES);
+    if (expired.length + overflow > 0) {
+      logEvent("warn", "metrics batches dropped unsent", { "labels.batches": expired.length + overflow });
+      this.unsent = this.unsent.filter((entry) => !expired.includes(entry)).slice(overflow);
+    }
+    for (const entry of [...this.unsent]) {
       try {
-        await sink.merge(this.unsent[0]!);
+        await sink.merge(entry.batch);
       } catch (error) {
         logEvent("warn", "metrics flush failed; the batch is kept for the next one", {
           "error.type": errorType(error),
           "labels.unsent_batches": this.unsent.length,
         });
-        this.unsent.splice(0, Math.max(0, this.unsent.length - MAX_UNSENT_BATCHES));
         return;
       }
-      this.unsent.shift();
+      this.unsent = this.unsent.filter((other) => other !== entry);
     }
   }
 }

@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app";
 import { createServiceContext } from "../../service/context";
 import { type SourceState, sourceStates } from "../../service/health";
+import { errorType, logEvent } from "../log";
 import { aggregatorOf } from "../telemetry";
 import { metrics } from "./recorder";
 import { EXPOSITION_CONTENT_TYPE, type GaugeSeries, renderExposition } from "./series";
@@ -29,8 +30,15 @@ export async function serveMetrics(c: Context<AppEnv>): Promise<Response> {
   const aggregator = aggregatorOf(c.env);
   await metrics.flushNow(aggregator);
   const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
-  const [snapshot, states] = await Promise.all([aggregator.snapshot(), sourceStates(ctx)]);
-  return c.body(renderExposition(snapshot, sourceGauges(states)), 200, {
+  // With D1 down the counters still matter most: the scrape goes on without the gauges.
+  const states = sourceStates(ctx).catch((error: unknown) => {
+    logEvent("warn", "metrics scrape without source gauges: D1 did not answer", {
+      "error.type": errorType(error),
+    });
+    return [];
+  });
+  const [snapshot, sources] = await Promise.all([aggregator.snapshot(), states]);
+  return c.body(renderExposition(snapshot, sourceGauges(sources)), 200, {
     "Content-Type": EXPOSITION_CONTENT_TYPE,
     "Cache-Control": "no-store",
   });

@@ -13,8 +13,10 @@ export interface TraceContext {
 }
 
 /**
- * Continues the caller's trace when its traceparent is valid, keeping its sampling decision;
- * otherwise starts a trace, sampled with probability `sampleRatio`. The invocation gets its own span.
+ * Continues the caller's trace when its traceparent is valid, otherwise starts one; the
+ * invocation gets its own span. Traces are recorded with probability `sampleRatio`, and a
+ * caller can only lower that: its unsampled trace stays unsampled, but marking it sampled does
+ * not make a public caller's requests cost more than the operator chose.
  */
 export function traceContext(traceparent: string | undefined, sampleRatio = 1): TraceContext {
   const match = traceparent ? TRACEPARENT.exec(traceparent.trim()) : null;
@@ -24,20 +26,27 @@ export function traceContext(traceparent: string | undefined, sampleRatio = 1): 
       traceId: match[1]!,
       spanId: randomHex(8),
       parentSpanId: match[2]!,
-      sampled: (Number.parseInt(match[3]!, 16) & 1) === 1,
+      sampled: (Number.parseInt(match[3]!, 16) & 1) === 1 && sampled(sampleRatio),
     };
   }
-  return { traceId: randomHex(16), spanId: randomHex(8), sampled: Math.random() < sampleRatio };
+  return { traceId: randomHex(16), spanId: randomHex(8), sampled: sampled(sampleRatio) };
 }
+
+const sampled = (ratio: number) => ratio >= 1 || Math.random() < ratio;
 
 export const traceparentOf = (trace: TraceContext) =>
   `00-${trace.traceId}-${trace.spanId}-${trace.sampled ? "01" : "00"}`;
 
-/** An invocation's trace: its root span, when recorded, and the spans it has finished. */
+/**
+ * An invocation's trace: its root span, when recorded, and the spans it has finished. Work it
+ * deferred with waitUntil (a cache write, say) may finish spans after it has ended: those go to
+ * `late`, which the invocation's end sets.
+ */
 export interface Invocation {
   trace: TraceContext;
   root: Span | undefined;
   spans: FinishedSpan[];
+  late?: (span: FinishedSpan) => void;
 }
 
 /** Starts an invocation's trace; its root span is recorded only when sampled and `recording`. */
@@ -48,10 +57,19 @@ export function startInvocation(
   kind: SpanKind,
   attributes: Attributes,
 ): Invocation {
-  const spans: FinishedSpan[] = [];
-  const root =
-    recording && trace.sampled
-      ? new Span(trace.traceId, trace.spanId, name, kind, attributes, spans, trace.parentSpanId)
-      : undefined;
-  return { trace, root, spans };
+  const invocation: Invocation = { trace, root: undefined, spans: [] };
+  const report = (span: FinishedSpan) =>
+    invocation.late ? invocation.late(span) : invocation.spans.push(span);
+  if (recording && trace.sampled) {
+    invocation.root = new Span(
+      trace.traceId,
+      trace.spanId,
+      name,
+      kind,
+      attributes,
+      report,
+      trace.parentSpanId,
+    );
+  }
+  return invocation;
 }

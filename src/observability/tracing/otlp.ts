@@ -73,10 +73,6 @@ export class SpanExporter {
     if (this.pending.length > 0) this.schedule.arm(() => this.send(target), delayMs, defer);
   }
 
-  flushNow(target: OtlpTarget): Promise<void> {
-    return this.schedule.now(() => this.send(target));
-  }
-
   private async send(target: OtlpTarget): Promise<void> {
     if (this.pending.length === 0) return;
     const spans = this.pending;

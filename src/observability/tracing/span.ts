@@ -38,14 +38,14 @@ export class Span {
     public name: string,
     readonly kind: SpanKind,
     readonly attributes: Attributes,
-    /** Where finished spans go: the invocation's list, exported when it ends. */
-    private readonly finished: FinishedSpan[],
+    /** Where a finished span goes: its invocation's list, or the exporter once that has ended. */
+    private readonly report: (span: FinishedSpan) => void,
     readonly parentSpanId?: string,
     private errorType?: string,
   ) {}
 
   child(name: string, kind: SpanKind, attributes: Attributes): Span {
-    return new Span(this.traceId, randomHex(8), name, kind, attributes, this.finished, this.spanId);
+    return new Span(this.traceId, randomHex(8), name, kind, attributes, this.report, this.spanId);
   }
 
   set(name: string, value: AttributeValue | undefined): void {
@@ -60,7 +60,7 @@ export class Span {
   end(): void {
     if (this.ended) return;
     this.ended = true;
-    this.finished.push({
+    this.report({
       traceId: this.traceId,
       spanId: this.spanId,
       ...(this.parentSpanId ? { parentSpanId: this.parentSpanId } : {}),
