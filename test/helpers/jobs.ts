@@ -120,6 +120,22 @@ export class Harness {
   }
 }
 
+/**
+ * Registers a panel source through the API, its CSV columns named c, m, p, a, v (company key,
+ * metric, period, ARR, value), and answers the API's response.
+ */
+export function registerPanel(harness: Harness, source: { id: string; name: string; url?: string }) {
+  return harness.fetch("/api/v1/sources", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      ...source,
+      kind: "panel",
+      mapping: { columns: { companyKey: "c", metric: "m", period: "p", arr: "a", value: "v" } },
+    }),
+  });
+}
+
 /** Polls `check` until it answers something: for work the real queues do in the background. */
 export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { QUEUES } from "../../src/jobs/messages";
 import { tokenFor } from "../helpers/auth";
-import { Harness } from "../helpers/jobs";
+import { Harness, registerPanel } from "../helpers/jobs";
 import { TEST_SOURCES } from "../helpers/sample-cells";
 import { seed } from "../helpers/seed";
 
@@ -129,16 +129,10 @@ describe("request logs", () => {
 
 describe("ingestion logs", () => {
   it("write one line per run and one per circuit change, with counts and no company value", async () => {
-    const created = await harness.fetch("/api/v1/sources", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({
-        id: "logged-panel",
-        name: "Logged Panel",
-        kind: "panel",
-        url: "https://feeds.example.test/logged.csv",
-        mapping: { columns: { companyKey: "c", metric: "m", period: "p", arr: "a", value: "v" } },
-      }),
+    const created = await registerPanel(harness, {
+      id: "logged-panel",
+      name: "Logged Panel",
+      url: "https://feeds.example.test/logged.csv",
     });
     expect(created.status).toBe(201);
     const upload = await harness.fetch("/api/v1/sources/logged-panel/uploads", {

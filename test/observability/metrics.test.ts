@@ -10,7 +10,7 @@ import {
 } from "../../src/observability/metrics/series";
 import { aggregatorOf } from "../../src/observability/telemetry";
 import { tokenFor } from "../helpers/auth";
-import { Harness } from "../helpers/jobs";
+import { Harness, registerPanel } from "../helpers/jobs";
 import { growth, parseExposition, scrape, series } from "../helpers/metrics";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, seed } from "../helpers/seed";
@@ -279,16 +279,7 @@ describe("counting", () => {
   });
 
   it("counts ingestion rows by outcome, runs by status, and the recompute's duration", async () => {
-    const created = await harness.fetch("/api/v1/sources", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({
-        id: "metered-panel",
-        name: "Metered Panel",
-        kind: "panel",
-        mapping: { columns: { companyKey: "c", metric: "m", period: "p", arr: "a", value: "v" } },
-      }),
-    });
+    const created = await registerPanel(harness, { id: "metered-panel", name: "Metered Panel" });
     expect(created.status).toBe(201);
     const keys = [
       series("ingestion_rows_total", { source: "metered-panel", outcome: "accepted" }),
