@@ -38,7 +38,10 @@ const devAuth = {
   CREDENTIAL_KEYS: JSON.stringify({ "dev-1": "3yV0lEy0Cux/bJCLG/5463cLOzv7u3SrNCfi/xXfVXk=" }),
   CREDENTIAL_KEY_ID: "dev-1",
 };
-const devVars = Object.entries(devAuth).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+// The SSRF guard refuses loopback urls; the example feed server (npm run feeds) is admitted by name.
+const feeds = `http://127.0.0.1:${process.env.FEEDS_PORT ?? "8788"}`;
+const devSettings = { ...devAuth, SOURCE_URL_ALLOW: process.env.SOURCE_URL_ALLOW ?? feeds };
+const devVars = Object.entries(devSettings).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
 
 const server = spawn(
   bin("wrangler"),

@@ -116,6 +116,7 @@ export function createApp() {
     const services = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
     // REST callers are known by now; RPC's interceptor fills this in before any handler runs.
     services.principal = c.var.principal;
+    services.serviceHost = new URL(c.req.url).hostname;
     c.set("services", services);
     await next();
   };

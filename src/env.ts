@@ -24,6 +24,7 @@ export interface Env {
   AUTH_JWKS?: string;
   AUTH_ROLE_CLAIM?: string;
   ANONYMOUS_ACCESS?: string;
+  MAX_TOKEN_LIFETIME_SECONDS?: string;
   /** One token bucket per principal; tiers from RATE_LIMITS, see src/ratelimit/config.ts. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
   RATE_LIMITS?: string;
@@ -36,6 +37,8 @@ export interface Env {
   REQUEST_LOGS?: string;
   /** Comma-separated origins whose browser scripts may call the API; unset means none. */
   CORS_ORIGINS?: string;
+  /** Comma-separated origins a source url may name though the SSRF guard would refuse them. */
+  SOURCE_URL_ALLOW?: string;
   /** Counters and histograms of every isolate, added up: see src/observability/metrics. */
   METRICS_AGGREGATOR: DurableObjectNamespace<MetricsAggregator>;
   /** "off" records no metrics; on by default. */
@@ -63,6 +66,18 @@ const origin = z
     error: (issue) => `${JSON.stringify(issue.input)} is not an origin such as https://app.example.com`,
   });
 
+/** A comma-separated list of exact origins. */
+const originList = z
+  .string()
+  .default("")
+  .transform((text) =>
+    text
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item !== ""),
+  )
+  .pipe(z.array(origin));
+
 const configSchema = z.object({
   MIN_PEER_GROUP: z.coerce.number().int().min(1).default(5),
   CACHE_MAX_AGE_SECONDS: z.coerce.number().int().min(0).default(60),
@@ -71,16 +86,8 @@ const configSchema = z.object({
   RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(30),
   CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   CIRCUIT_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(3600),
-  CORS_ORIGINS: z
-    .string()
-    .default("")
-    .transform((text) =>
-      text
-        .split(",")
-        .map((item) => item.trim())
-        .filter((item) => item !== ""),
-    )
-    .pipe(z.array(origin)),
+  CORS_ORIGINS: originList,
+  SOURCE_URL_ALLOW: originList,
   METRICS: z.enum(["on", "off"]).default("on"),
   TELEMETRY_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(20_000).default(1000),
   OTEL_EXPORTER_OTLP_ENDPOINT: z
@@ -130,6 +137,8 @@ export interface Config {
   circuitCooldownMs: number;
   /** Origins allowed cross-origin access (CORS); empty means none. */
   corsOrigins: string[];
+  /** Origins a source url may name whatever the SSRF guard says of them (http included). */
+  sourceUrlAllow: string[];
   telemetry: {
     metrics: boolean;
     /** How long an isolate gathers metrics and spans before sending them as one batch. */
@@ -154,6 +163,7 @@ export function loadConfig(env: Env): Config {
     CIRCUIT_FAILURE_THRESHOLD: env.CIRCUIT_FAILURE_THRESHOLD,
     CIRCUIT_COOLDOWN_SECONDS: env.CIRCUIT_COOLDOWN_SECONDS,
     CORS_ORIGINS: env.CORS_ORIGINS,
+    SOURCE_URL_ALLOW: env.SOURCE_URL_ALLOW,
     METRICS: env.METRICS,
     TELEMETRY_FLUSH_INTERVAL_MS: env.TELEMETRY_FLUSH_INTERVAL_MS,
     // An empty value, as `--var NAME:` leaves it, means unset.
@@ -171,6 +181,7 @@ export function loadConfig(env: Env): Config {
     circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
     circuitCooldownMs: raw.CIRCUIT_COOLDOWN_SECONDS * 1000,
     corsOrigins: raw.CORS_ORIGINS,
+    sourceUrlAllow: raw.SOURCE_URL_ALLOW,
     telemetry: {
       metrics: raw.METRICS === "on",
       flushIntervalMs: raw.TELEMETRY_FLUSH_INTERVAL_MS,

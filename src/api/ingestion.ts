@@ -4,15 +4,15 @@ import type { AppEnv } from "../app";
 import { getRun, listRuns } from "../service/ingestion";
 import { listDeadLetters } from "../service/recompute";
 import { sourceIdKey } from "../service/requests";
-import { parseQuery } from "./validation";
+import { integerParam, parseQuery } from "./validation";
 
 const runsQuery = z.strictObject({
   sourceId: sourceIdKey.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: integerParam("limit", 1, 100).default(20),
 });
 
 const deadLettersQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: integerParam("limit", 1, 100).default(20),
 });
 
 // Runs change as they finish, so these are read per request rather than cached.

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ServiceError, toProblem } from "../domain/errors";
+import { INTERNAL_DETAIL, ServiceError, toProblem } from "../domain/errors";
 import { errorType, logEvent } from "../observability/log";
 
 export function problemResponse(c: Context, error: ServiceError): Response {
@@ -19,10 +19,7 @@ export function handleError(error: unknown, c: Context): Response {
     "error.type": errorType(error),
     "error.message": String(error),
   });
-  return problemResponse(
-    c,
-    new ServiceError("internal", "internal", "The server failed to handle the request."),
-  );
+  return problemResponse(c, new ServiceError("internal", "internal", INTERNAL_DETAIL));
 }
 
 export function handleNotFound(c: Context): Response {

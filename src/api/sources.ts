@@ -13,11 +13,10 @@ import {
   listSources,
   removeSource,
 } from "../service/sources";
-import { bodyStream, parseJsonBody, parseQuery } from "./validation";
+import { bodyStream, integerParam, parseJsonBody, parseQuery } from "./validation";
 
-/** What an upload's Content-Type must be for the source's registered format. */
 const rejectionsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: integerParam("limit", 1, 1000).default(100),
 });
 
 // Freshness changes with the clock, not only with the data, so these are computed per request.

@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { invalidArgument, payloadTooLarge, ServiceError } from "../domain/errors";
+import { FORBIDDEN_KEYS, parseDecimal } from "../domain/inputs";
 import { MAX_BODY_BYTES } from "../service/requests";
 
 function toServiceError(
@@ -24,7 +25,15 @@ function queryParameter(path: PropertyKey[]): string {
   return String(path[0] === "peers" && path.length > 1 ? path[1] : path[0]);
 }
 
+/**
+ * Parses the query string with `schema`. A parameter given twice is refused rather than one of
+ * its values silently chosen: lists are written once, comma-separated (sources=a,b).
+ */
 export function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
+  const repeated = Object.entries(c.req.queries())
+    .filter(([, values]) => values.length > 1)
+    .map(([name]) => ({ field: name, message: `${name} is given more than once; give it once` }));
+  if (repeated.length > 0) throw invalidArgument(repeated);
   const result = schema.safeParse(c.req.query());
   if (!result.success) throw toServiceError(result.error, "query", queryParameter);
   return result.data;
@@ -49,24 +58,58 @@ export async function readTextBody(c: Context, mediaType: string, limit: number)
 
 /**
  * The body of one media type as a stream, for readers that enforce `limit` as they go: 415 for
- * another type, and 413 at once when Content-Length already says it is too large.
+ * another type or an encoding other than gzip, and 413 at once when Content-Length already says
+ * it is too large. A gzip body is unpacked as it streams, so the readers' limit bounds what it
+ * unpacks to.
  */
 export function bodyStream(c: Context, mediaType: string, limit: number): ReadableStream<Uint8Array> {
   requireMediaType(c, mediaType);
   if (Number(c.req.header("Content-Length")) > limit) throw payloadTooLarge(limit);
-  return c.req.raw.body ?? new Blob([]).stream();
+  const body = c.req.raw.body ?? new Blob([]).stream();
+  const encoding = c.req.header("Content-Encoding")?.trim().toLowerCase() ?? "identity";
+  if (encoding === "identity") return body;
+  if (encoding === "gzip") return gunzip(body);
+  throw new ServiceError(
+    "unsupported_media_type",
+    "unsupported-encoding",
+    "Send the body uncompressed or with Content-Encoding: gzip.",
+  );
+}
+
+/** Unpacks a gzip stream; a corrupt one fails its reader with a 400, not with the runtime's TypeError. */
+function gunzip(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.pipeThrough(new DecompressionStream("gzip")).getReader();
+  return new ReadableStream({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      } catch {
+        controller.error(invalidArgument([{ field: "body", message: "not valid gzip" }]));
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
 }
 
 /** Reads a JSON body: 415 for another media type, 413 past the limit, 400 when malformed. */
 export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T): Promise<z.output<T>> {
   const text = await readTextBody(c, "application/json", MAX_BODY_BYTES);
   let json: unknown;
+  let forbidden: string | undefined;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text, (name, value) => {
+      if (FORBIDDEN_KEYS.has(name)) forbidden ??= name;
+      return value;
+    });
   } catch {
     throw new ServiceError("invalid_argument", "malformed-json", "The body is not valid JSON.", [
       { field: "body", message: "not valid JSON" },
     ]);
+  }
+  if (forbidden !== undefined) {
+    throw invalidArgument([{ field: "body", message: `the key ${forbidden} is not allowed in a body` }]);
   }
   const result = schema.safeParse(json);
   if (!result.success) throw toServiceError(result.error, "body", (path) => path.join("."));
@@ -112,14 +155,26 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 
 /* Query strings carry text: these turn it into the typed shapes of service/requests.ts. */
 
-/** A number in a query string: "", "abc", "NaN" and "Infinity" are all rejected. */
+/** A number in a query string, as a plain decimal: "", "abc", "0x10", "NaN" and "Infinity" are rejected. */
 export const numberParam = (what: string) =>
-  z
-    .string()
-    .trim()
-    .min(1, `${what} must be a number`)
-    .transform(Number)
-    .pipe(z.number({ error: `${what} must be a finite number` }));
+  z.string().transform((text, ctx) => {
+    const value = parseDecimal(text);
+    if (value === null) {
+      ctx.addIssue({ code: "custom", message: `${what} must be a finite decimal number such as 2500000` });
+      return z.NEVER;
+    }
+    return value;
+  });
+
+/** A whole number in a query string, from `min` to `max`. */
+export const integerParam = (what: string, min: number, max: number) =>
+  numberParam(what).pipe(
+    z
+      .number()
+      .int(`${what} must be a whole number`)
+      .min(min, `${what} must be at least ${min}`)
+      .max(max, `${what} must be at most ${max}`),
+  );
 
 /** A comma-separated list, such as sources=a,b. */
 export const listParam = z.string().transform((text) => text.split(",").map((item) => item.trim()));

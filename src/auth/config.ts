@@ -13,7 +13,12 @@ export interface AuthConfig {
   /** The claim that lists a token's roles; a space-separated `scope` is read as well. */
   roleClaim: string;
   anonymous: AnonymousAccess;
+  /** The longest a token may be valid for, from its iat (or from now) to its exp. */
+  maxTokenLifetimeSeconds: number;
 }
+
+/** A day: long enough for any session, short enough that a leaked token soon stops working. */
+const DEFAULT_MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600;
 
 /** Either the configuration, or every setting that is missing or wrong: the service then refuses to serve. */
 export type AuthSetup = { ok: true; config: AuthConfig } | { ok: false; problems: string[] };
@@ -48,9 +53,18 @@ export function loadAuthSetup(env: Env): AuthSetup {
   } else problems.push("neither AUTH_JWKS_URL nor AUTH_JWKS is set");
   const anonymous = z.enum(["none", "catalogue", "read"]).safeParse(env.ANONYMOUS_ACCESS ?? "catalogue");
   if (!anonymous.success) problems.push("ANONYMOUS_ACCESS must be none, catalogue or read");
+  const lifetime = z.coerce
+    .number()
+    .int()
+    .min(60)
+    .max(366 * 24 * 3600)
+    .safeParse(env.MAX_TOKEN_LIFETIME_SECONDS?.trim() || DEFAULT_MAX_TOKEN_LIFETIME_SECONDS);
+  if (!lifetime.success) {
+    problems.push("MAX_TOKEN_LIFETIME_SECONDS must be a whole number of seconds from 60 to a year");
+  }
 
   const setup: AuthSetup =
-    problems.length > 0 || !keys || !anonymous.success
+    problems.length > 0 || !keys || !anonymous.success || !lifetime.success
       ? { ok: false, problems }
       : {
           ok: true,
@@ -60,6 +74,7 @@ export function loadAuthSetup(env: Env): AuthSetup {
             keys,
             roleClaim: env.AUTH_ROLE_CLAIM?.trim() || "roles",
             anonymous: anonymous.data,
+            maxTokenLifetimeSeconds: lifetime.data,
           },
         };
   parsed = { source: env, setup };

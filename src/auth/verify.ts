@@ -110,6 +110,14 @@ async function verifySignedToken(
   if (typeof payload.sub !== "string" || payload.sub === "") {
     throw unauthenticated("invalid_token", "the token's sub claim is not accepted");
   }
+  // A token valid for months is as good as a password that never changes: refuse it, whoever signed it.
+  const issuedAt = Math.min(payload.iat ?? Number.POSITIVE_INFINITY, Date.now() / 1000);
+  if (payload.exp! - issuedAt > config.maxTokenLifetimeSeconds + CLOCK_SKEW_SECONDS) {
+    throw unauthenticated(
+      "invalid_token",
+      `the token is valid for longer than ${config.maxTokenLifetimeSeconds} seconds, the most this service accepts`,
+    );
+  }
   const role = strongestRole(roleNames(payload, config.roleClaim));
   if (!role) {
     throw new ServiceError("permission_denied", "no-role", "The token carries no role this service knows.");

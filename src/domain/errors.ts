@@ -40,6 +40,9 @@ export class ServiceError extends Error {
   }
 }
 
+/** All a caller learns of a failure that is the server's own: the details are logged, not sent. */
+export const INTERNAL_DETAIL = "The server failed to handle the request.";
+
 /** A body or file past its size limit. */
 export const payloadTooLarge = (limit: number) =>
   new ServiceError("payload_too_large", "payload-too-large", `The body exceeds ${limit} bytes.`);

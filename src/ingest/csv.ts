@@ -3,8 +3,14 @@ import { invalidArgument } from "../domain/errors";
 export interface CsvRecord {
   /** 1-based line number where the record starts, counting the header as line 1. */
   line: number;
+  /** By header; a null-prototype object, so that a header such as "__proto__" is a field like any other. */
   fields: Record<string, string>;
+  /** Why the record cannot be read as a row (a ragged CSV row, a JSON item that is not an object). */
+  problem?: string;
 }
+
+/** An empty record to fill: no prototype, so no key of a file can reach Object.prototype. */
+export const emptyFields = (): Record<string, string> => Object.create(null);
 
 /**
  * Incremental RFC 4180 reader: quoted fields may hold commas, doubled quotes and newlines, and a
@@ -93,15 +99,36 @@ export class CsvReader {
     this.cell = "";
     if (!this.header) {
       this.header = cells.map((h) => h.trim());
+      checkHeader(this.header);
       return;
     }
     if (cells.length === 1 && cells[0] === "") return;
-    const fields: Record<string, string> = {};
+    const fields = emptyFields();
     this.header.forEach((name, i) => {
       fields[name] = cells[i] ?? "";
     });
-    records.push({ line: this.rowLine, fields });
+    const record: CsvRecord = { line: this.rowLine, fields };
+    // RFC 4180: every row has as many fields as the header. A short or long row is mis-delimited.
+    if (cells.length !== this.header.length) {
+      record.problem = `the row has ${cells.length} fields; the header has ${this.header.length}`;
+    }
+    records.push(record);
   }
+}
+
+/**
+ * Two columns of one header would leave one of them unread, whichever came last winning: the
+ * file is refused, naming the columns by position (never by their text).
+ */
+function checkHeader(header: readonly string[]): void {
+  header.forEach((name, i) => {
+    const first = header.indexOf(name);
+    if (first < i) {
+      throw invalidArgument([
+        { field: "body", message: `line 1: columns ${first + 1} and ${i + 1} have the same header` },
+      ]);
+    }
+  });
 }
 
 const QUOTE = 34;

@@ -1,7 +1,8 @@
 import { JSONParser } from "@streamparser/json";
 import type { SourceFormat } from "../domain/catalogue";
 import { invalidArgument, payloadTooLarge } from "../domain/errors";
-import { CsvReader, type CsvRecord } from "./csv";
+import { FORBIDDEN_KEYS } from "../domain/inputs";
+import { CsvReader, type CsvRecord, emptyFields } from "./csv";
 
 /** Turns text chunks into records; `end` flushes what the last chunk left open. */
 interface RecordReader {
@@ -22,7 +23,7 @@ class JsonArrayReader implements RecordReader {
   constructor() {
     this.parser.onValue = ({ value }) => {
       this.position++;
-      this.pending.push({ line: this.position, fields: toFields(value) });
+      this.pending.push({ line: this.position, ...toFields(value) });
     };
   }
 
@@ -48,7 +49,7 @@ class JsonArrayReader implements RecordReader {
     try {
       step();
     } catch (error) {
-      throw notJson(`not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+      throw notJson(describeJsonError(error));
     }
   }
 
@@ -61,16 +62,34 @@ class JsonArrayReader implements RecordReader {
 
 const notJson = (message: string) => invalidArgument([{ field: "body", message }]);
 
-/** Only scalars can be a cell; anything else reads as blank and fails validation. */
-function toFields(item: unknown): Record<string, string> {
-  const fields: Record<string, string> = {};
-  if (item !== null && typeof item === "object" && !Array.isArray(item)) {
-    for (const [name, value] of Object.entries(item)) {
-      fields[name] = typeof value === "string" || typeof value === "number" ? String(value) : "";
-    }
-  }
-  return fields;
+/**
+ * The parser's messages quote the text at fault and name its internal states: what the file
+ * said is never repeated back (it may come from a fetched url), only where it went wrong.
+ */
+function describeJsonError(error: unknown): string {
+  const message = error instanceof Error ? error.message : "";
+  if (message.includes("in state ENDED")) return "not valid JSON: text follows the end of the array";
+  if (message.startsWith("Parser ended in mid-parsing"))
+    return "not valid JSON: the file ends inside the array";
+  const position = /absolute position "(\d+)"/.exec(message)?.[1];
+  return position === undefined ? "not valid JSON" : `not valid JSON at character ${Number(position) + 1}`;
 }
+
+/** Only scalars can be a cell; anything else reads as blank and fails validation. */
+function toFields(item: unknown): Pick<CsvRecord, "fields" | "problem"> {
+  const fields = emptyFields();
+  if (item === null || typeof item !== "object" || Array.isArray(item)) {
+    return { fields, problem: "the item is not an object" };
+  }
+  for (const [name, value] of Object.entries(item)) {
+    if (FORBIDDEN_KEYS.has(name)) return { fields, problem: `the key ${name} is not allowed` };
+    fields[name] = typeof value === "string" || typeof value === "number" ? String(value) : "";
+  }
+  return { fields };
+}
+
+/** The first two bytes of every gzip stream (RFC 1952). */
+const GZIP_MAGIC = [0x1f, 0x8b];
 
 /**
  * Reads a CSV or JSON file as it streams in, yielding its records a network chunk at a time so
@@ -97,6 +116,11 @@ export async function* readRecords(
     for (;;) {
       const { done, value } = await stream.read();
       if (done) break;
+      if (size === 0 && value[0] === GZIP_MAGIC[0] && value[1] === GZIP_MAGIC[1]) {
+        throw invalidArgument([
+          { field: "body", message: "the file is gzip-compressed; send it with Content-Encoding: gzip" },
+        ]);
+      }
       size += value.byteLength;
       if (size > limitBytes) throw payloadTooLarge(limitBytes);
       const records = reader.push(decode(value));

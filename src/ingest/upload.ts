@@ -5,12 +5,14 @@ import {
   type Source,
   type SourceField,
 } from "../domain/catalogue";
+import { MAX_ARR, parseDecimal, parseWholeNumber } from "../domain/inputs";
 import { parsePeriod } from "../domain/periods";
 import type { CsvRecord } from "./csv";
 import { pseudonymize } from "./pseudonym";
 import {
+  ARR_RULE,
+  lengthOf,
   type Observation,
-  quoted,
   type Rejection,
   type RulesByMetric,
   type SurveyRow,
@@ -40,8 +42,9 @@ function metricKeyFor(source: Source, theirName: string | undefined): string | u
   return theirName !== undefined && Object.hasOwn(names, theirName) ? names[theirName] : undefined;
 }
 
-const numberOrNull = (text: string | undefined) =>
-  text === undefined || text.trim() === "" ? null : Number(text);
+const isBlank = (text: string | undefined) => text === undefined || text.trim() === "";
+/** A blank cell is null (an optional quantile left out); any other must be a plain decimal, else NaN. */
+const cellNumber = (text: string | undefined) => (isBlank(text) ? null : (parseDecimal(text) ?? Number.NaN));
 
 /** One row of a source's file, read through its mapping and validated. */
 export type SourceRow =
@@ -64,15 +67,14 @@ export class SourceRowReader {
     private readonly companyKeySecret: string,
   ) {}
 
-  read({ line, fields }: CsvRecord): SourceRow {
+  read({ line, fields, problem }: CsvRecord): SourceRow {
     const { source, catalogue, seen, rulesByMetric } = this;
+    const reject = (reason: string): SourceRow => ({ kind: "rejection", rejection: { line, reason } });
+    if (problem !== undefined) return reject(problem);
     const record = mapRecord(source, fields);
     const metric = metricKeyFor(source, record.metric);
     if (metric === undefined) {
-      return {
-        kind: "rejection",
-        rejection: { line, reason: `metric name ${quoted(record.metric)} is not in the source's mapping` },
-      };
+      return reject(`metric: a name that is not in the source's mapping (${lengthOf(record.metric)})`);
     }
     if (source.kind === "panel") {
       const result = validateObservation(
@@ -93,18 +95,24 @@ export class SourceRowReader {
       const companyKey = pseudonymize(this.companyKeySecret, source.id, result.row.companyKey);
       return { kind: "observation", row: { ...result.row, companyKey } };
     }
-    const arr = numberOrNull(record.arr);
+    // A survey maps either its band or an ARR figure that falls in one.
+    let band = record.band;
+    if (band === undefined) {
+      if (record.arr === undefined) return reject("band: missing");
+      const arr = cellNumber(record.arr);
+      if (arr === null || !(arr >= 0 && arr <= MAX_ARR)) return reject(ARR_RULE);
+      band = bandForArr(catalogue.revenueRanges, arr)!.key;
+    }
     const row: SurveyRow = {
       metric,
-      // A survey maps either its band or an ARR figure that falls in one.
-      band: record.band ?? (arr === null ? "" : (bandForArr(catalogue.revenueRanges, arr)?.key ?? "")),
+      band,
       period: record.period ?? "",
-      n: numberOrNull(record.n) ?? Number.NaN,
-      p10: numberOrNull(record.p10),
-      p25: numberOrNull(record.p25) ?? Number.NaN,
-      p50: numberOrNull(record.p50) ?? Number.NaN,
-      p75: numberOrNull(record.p75) ?? Number.NaN,
-      p90: numberOrNull(record.p90),
+      n: parseWholeNumber(record.n) ?? Number.NaN,
+      p10: cellNumber(record.p10),
+      p25: cellNumber(record.p25) ?? Number.NaN,
+      p50: cellNumber(record.p50) ?? Number.NaN,
+      p75: cellNumber(record.p75) ?? Number.NaN,
+      p90: cellNumber(record.p90),
     };
     const rejection = validateSurveyRow(row, line, catalogue, { seen, rulesByMetric });
     if (rejection) return { kind: "rejection", rejection };

@@ -6,19 +6,21 @@ import {
   type MetricRules,
   type QuantileRow,
 } from "../domain/catalogue";
+import { hasUnsafeCharacters, MAX_ARR, MAX_SURVEY_N, parseDecimal } from "../domain/inputs";
 import { parsePeriod } from "../domain/periods";
 import { QUANTILE_KEYS } from "../stats";
 
 /** Smallest sample a published survey cell may claim unless the metric's rules say otherwise. */
 export const MIN_SURVEY_N = DEFAULT_MIN_N;
-/** Longest piece of a rejected cell repeated in its reason; a mis-mapped notes column stays readable. */
-const QUOTED_MAX = 40;
 
-/** A cell as a reason quotes it: in double quotes, cut to QUOTED_MAX characters. */
-export function quoted(text: string | undefined): string {
-  const cell = text ?? "";
-  return `"${cell.length > QUOTED_MAX ? `${cell.slice(0, QUOTED_MAX)}…` : cell}"`;
-}
+/**
+ * A cell's text is never repeated in a reason: it may come from a fetched url, and reasons are
+ * shown to whoever reads the run. Its length helps find the mistake without saying what it was.
+ */
+export const lengthOf = (text: string | undefined) => {
+  const length = [...(text ?? "")].length;
+  return length === 1 ? "1 character" : `${length} characters`;
+};
 
 const COMPANY_KEY_PATTERN = /^[A-Za-z0-9_-]{4,64}$/;
 /** An industry is a short label; a longer one is a mapping mistake, such as a notes column. */
@@ -51,27 +53,20 @@ export interface SurveyRow extends QuantileRow {
   period: string;
 }
 
-/** Parses a number the way a strict CSV reader should: no blanks, no "n/a", no Infinity. */
-function parseFinite(text: string | undefined): number | null {
-  if (text === undefined || text.trim() === "") return null;
-  const value = Number(text);
-  return Number.isFinite(value) ? value : null;
-}
-
 /** The rules' range narrows the catalogue's, so the message names the bound in force. */
 function outOfRange(metric: Metric, value: number, rules: MetricRules | undefined): string | null {
   const min = rules?.minValue ?? metric.minValue;
   const max = rules?.maxValue ?? metric.maxValue;
-  return value < min || value > max
-    ? `value ${value} is outside ${metric.key}'s valid range [${min}, ${max}]`
-    : null;
+  return value < min || value > max ? `outside ${metric.key}'s valid range [${min}, ${max}]` : null;
 }
 
 function bandNotAllowed(metric: Metric, bandKey: string, rules: MetricRules | undefined): string | null {
   return rules && !rules.allowedBands.includes(bandKey)
-    ? `band ${bandKey} is not allowed for ${metric.key} (allowed: ${rules.allowedBands.join(", ")})`
+    ? `band: ${bandKey} is not allowed for ${metric.key} (allowed: ${rules.allowedBands.join(", ")})`
     : null;
 }
+
+export const ARR_RULE = `arr: not a number from 0 to ${MAX_ARR}`;
 
 /**
  * Validates one panel record. `seen` tracks (company, metric, period) within one file, so a
@@ -86,18 +81,18 @@ export function validateObservation(
 ): Validated<Observation> {
   const reject = (reason: string): Validated<Observation> => ({ ok: false, rejection: { line, reason } });
   const companyKey = record.company_key?.trim() ?? "";
-  if (!COMPANY_KEY_PATTERN.test(companyKey)) return reject("company_key is missing or malformed");
+  if (!COMPANY_KEY_PATTERN.test(companyKey)) return reject("company_key: missing or malformed");
   const metric = catalogue.metrics.find((m) => m.key === record.metric);
-  if (!metric) return reject(`unknown metric ${quoted(record.metric)}`);
+  if (!metric) return reject(`metric: unknown metric (${lengthOf(record.metric)})`);
   const period = parsePeriod(record.period ?? "");
-  if (!period) return reject(`period ${quoted(record.period)} is not a year or a quarter such as 2024-Q3`);
-  const arr = parseFinite(record.arr);
-  if (arr === null || arr < 0) return reject(`arr ${quoted(record.arr)} is not a number ≥ 0`);
-  const value = parseFinite(record.value);
-  if (value === null) return reject(`value ${quoted(record.value)} is not a finite number`);
+  if (!period) return reject("period: not a year or a quarter such as 2024-Q3");
+  const arr = parseDecimal(record.arr);
+  if (arr === null || arr < 0 || arr > MAX_ARR) return reject(ARR_RULE);
+  const value = parseDecimal(record.value);
+  if (value === null) return reject("value: not a finite number");
   const rules = rulesByMetric.get(metric.key);
   const rangeProblem = outOfRange(metric, value, rules);
-  if (rangeProblem) return reject(rangeProblem);
+  if (rangeProblem) return reject(`value: ${rangeProblem}`);
   const band = bandForArr(catalogue.revenueRanges, arr)!;
   const bandProblem = bandNotAllowed(metric, band.key, rules);
   if (bandProblem) return reject(bandProblem);
@@ -107,7 +102,10 @@ export function validateObservation(
     return reject(`duplicate of line ${firstLine} (same company, metric and period)`);
   const industry = record.industry?.trim() || null;
   if (industry !== null && industry.length > MAX_INDUSTRY_LENGTH) {
-    return reject(`industry is longer than ${MAX_INDUSTRY_LENGTH} characters`);
+    return reject(`industry: longer than ${MAX_INDUSTRY_LENGTH} characters`);
+  }
+  if (industry !== null && hasUnsafeCharacters(industry)) {
+    return reject("industry: contains control or bidi characters");
   }
   seen.set(naturalKey, line);
   return {
@@ -127,21 +125,23 @@ export function validateSurveyRow(
   { seen, rulesByMetric = NO_RULES }: { seen?: Map<string, number>; rulesByMetric?: RulesByMetric } = {},
 ): Rejection | null {
   const metric = catalogue.metrics.find((m) => m.key === row.metric);
-  if (!metric) return { line, reason: `unknown metric ${quoted(row.metric)}` };
+  if (!metric) return { line, reason: `metric: unknown metric (${lengthOf(row.metric)})` };
   if (!catalogue.revenueRanges.some((r) => r.key === row.band))
-    return { line, reason: `unknown band ${quoted(row.band)}` };
+    return { line, reason: `band: unknown band (${lengthOf(row.band)})` };
   const period = parsePeriod(row.period);
-  if (!period) return { line, reason: `bad period ${quoted(row.period)}` };
+  if (!period) return { line, reason: "period: not a year or a quarter such as 2024-Q3" };
   const rules = rulesByMetric.get(metric.key);
   const bandProblem = bandNotAllowed(metric, row.band, rules);
   if (bandProblem) return { line, reason: bandProblem };
   const minN = rules?.minN ?? MIN_SURVEY_N;
-  if (!Number.isInteger(row.n) || row.n < minN) return { line, reason: `n must be an integer ≥ ${minN}` };
+  if (!Number.isInteger(row.n) || row.n < minN || row.n > MAX_SURVEY_N) {
+    return { line, reason: `n: must be a whole number from ${minN} to ${MAX_SURVEY_N}` };
+  }
   let previous = Number.NEGATIVE_INFINITY;
   for (const key of QUANTILE_KEYS) {
     const value = row[key];
     if (value === null && (key === "p10" || key === "p90")) continue;
-    if (value === null || !Number.isFinite(value)) return { line, reason: `${key} is not a finite number` };
+    if (value === null || !Number.isFinite(value)) return { line, reason: `${key}: not a finite number` };
     const rangeProblem = outOfRange(metric, value, rules);
     if (rangeProblem) return { line, reason: `${key}: ${rangeProblem}` };
     if (value < previous) return { line, reason: `quantiles are not monotone at ${key}` };

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { ERROR_KINDS, type FieldViolation, ServiceError } from "../domain/errors";
+import { ERROR_KINDS, type FieldViolation, INTERNAL_DETAIL, ServiceError } from "../domain/errors";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb";
 import { errorType, logEvent } from "../observability/log";
 
@@ -39,6 +39,6 @@ export const errorInterceptor: Interceptor = (next) => async (request) => {
       "error.type": errorType(error),
       "error.message": String(error),
     });
-    throw new ConnectError("The server failed to handle the request.", Code.Internal);
+    throw new ConnectError(INTERNAL_DETAIL, Code.Internal);
   }
 };

@@ -1,4 +1,4 @@
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, fromJson } from "@bufbuild/protobuf";
 import { base64Decode } from "@bufbuild/protobuf/wire";
 import type { ContextValues } from "@connectrpc/connect";
 import type {
@@ -6,6 +6,7 @@ import type {
   UniversalServerRequest,
   UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
+import { INTERNAL_DETAIL } from "../domain/errors";
 
 /*
  * Between fetch and connect-es's universal handlers. Unary bodies are small and bounded, so they
@@ -32,13 +33,17 @@ export async function toUniversalRequest(
   };
   const reason = `could not parse the ${handler.method.name} request`;
   if (request.method === "GET") {
-    const url = new URL(request.url);
-    if (url.searchParams.get("encoding") === "proto") {
-      const message = url.searchParams.get("message") ?? "";
-      const bytes =
-        url.searchParams.get("base64") === "1" ? decodeBase64(message) : new TextEncoder().encode(message);
-      if (!parses(handler, bytes)) return { response: connectError(reason) };
-    }
+    // A GET carries its message in the query, in either encoding and optionally base64: connect-es
+    // answers a message it cannot decode there as `internal`, so each is checked here first.
+    const query = new URL(request.url).searchParams;
+    const message = query.get("message") ?? "";
+    const bytes = query.get("base64") === "1" ? decodeBase64(message) : new TextEncoder().encode(message);
+    const encoding = query.get("encoding");
+    const decodes =
+      bytes !== null &&
+      (encoding === "proto" ? parses(handler, bytes) : encoding !== "json" || parsesJson(handler, bytes));
+    // A compressed message is left to connect-es, which accepts no compression and says so.
+    if (!decodes && query.get("compression") === null) return { response: connectError(reason) };
     return { request: { ...base, body: chunks([]) } };
   }
   // An oversized body goes on as a stream: the handler stops reading at the limit and answers resource_exhausted.
@@ -49,7 +54,7 @@ export async function toUniversalRequest(
   const contentType = request.headers.get("Content-Type")?.split(";")[0]?.trim().toLowerCase() ?? "";
   const grpcWeb = contentType === "application/grpc-web" || contentType === "application/grpc-web+proto";
   if (body.byteLength <= maxBytes + 5 && (contentType === "application/proto" || grpcWeb)) {
-    const messages = grpcWeb ? envelopes(body) : [body];
+    const messages = grpcWeb ? envelopes(body)?.map((frame) => frame.data) : [body];
     if (!messages?.every((bytes) => parses(handler, bytes))) {
       return { response: grpcWeb ? grpcWebError(reason) : connectError(reason) };
     }
@@ -57,15 +62,45 @@ export async function toUniversalRequest(
   return { request: { ...base, body: chunks([body]) } };
 }
 
-/** A unary answer is one small body: buffer it rather than stream it. */
+/**
+ * A unary answer is one small body: buffer it rather than stream it. An error connect-es raised
+ * outside the interceptors (one serializing the answer, say) reaches the caller with connect-es's
+ * own message, which names fields and internals: an internal error says only that it happened.
+ */
 export async function toFetchResponse(response: UniversalServerResponse): Promise<Response> {
   const parts: Uint8Array[] = [];
   for await (const part of response.body ?? chunks([])) parts.push(part);
-  const body = parts.length === 1 ? parts[0]! : concat(parts);
+  const body = withoutInternalDetail(response, parts.length === 1 ? parts[0]! : concat(parts));
   return new Response(body.byteLength > 0 ? body : null, {
     status: response.status,
     headers: response.header,
   });
+}
+
+/** Codes whose message may carry a server's internals rather than anything about the request. */
+const SERVER_FAULTS = new Set(["internal", "unknown", "data_loss"]);
+const SERVER_FAULT_STATUSES = new Set(["2", "13", "15"]);
+
+function withoutInternalDetail(response: UniversalServerResponse, body: Uint8Array): Uint8Array {
+  const contentType = response.header?.get("Content-Type") ?? "";
+  if (contentType.startsWith("application/json") && response.status >= 500) {
+    try {
+      const error = JSON.parse(new TextDecoder().decode(body)) as { code?: unknown };
+      if (typeof error.code === "string" && SERVER_FAULTS.has(error.code)) {
+        return new TextEncoder().encode(JSON.stringify({ code: error.code, message: INTERNAL_DETAIL }));
+      }
+    } catch {
+      // Not a Connect error body: leave it as it is.
+    }
+    return body;
+  }
+  if (!contentType.startsWith("application/grpc-web")) return body;
+  const frames = envelopes(body, true);
+  const trailer = frames?.at(-1);
+  if (!trailer || trailer.flags !== TRAILER_FLAG) return body;
+  const status = /^grpc-status: *(\d+)\r?$/im.exec(new TextDecoder().decode(trailer.data))?.[1];
+  if (status === undefined || !SERVER_FAULT_STATUSES.has(status)) return body;
+  return concat([body.subarray(0, trailer.offset), grpcWebTrailer(Number(status), INTERNAL_DETAIL)]);
 }
 
 async function* chunks(parts: Uint8Array[]): AsyncIterable<Uint8Array> {
@@ -101,17 +136,37 @@ function parses(handler: UniversalHandler, bytes: Uint8Array): boolean {
   }
 }
 
-function decodeBase64(text: string): Uint8Array {
+/** Whether `bytes` are UTF-8 JSON of the method's input, unknown fields refused as the router does. */
+function parsesJson(handler: UniversalHandler, bytes: Uint8Array): boolean {
   try {
-    return base64Decode(text);
+    const json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
+    fromJson(handler.method.input, json, { ignoreUnknownFields: false });
+    return true;
   } catch {
-    return new Uint8Array([0xff]);
+    return false;
   }
 }
 
-/** The data frames of a gRPC-Web body: a flag byte and a 4-byte big-endian length each; null if malformed. */
-function envelopes(body: Uint8Array): Uint8Array[] | null {
-  const frames: Uint8Array[] = [];
+function decodeBase64(text: string): Uint8Array | null {
+  try {
+    return base64Decode(text);
+  } catch {
+    return null;
+  }
+}
+
+interface Frame {
+  flags: number;
+  /** Where the frame starts in the body. */
+  offset: number;
+  data: Uint8Array;
+}
+
+const TRAILER_FLAG = 0x80;
+
+/** The frames of a gRPC-Web body: a flag byte and a 4-byte big-endian length each; null if malformed. */
+function envelopes(body: Uint8Array, all = false): Frame[] | null {
+  const frames: Frame[] = [];
   const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
   let offset = 0;
   while (offset < body.byteLength) {
@@ -121,7 +176,7 @@ function envelopes(body: Uint8Array): Uint8Array[] | null {
     const end = offset + 5 + length;
     if (end > body.byteLength) return null;
     // Compressed frames are left to the handler, which negotiates compression.
-    if (flags === 0) frames.push(body.subarray(offset + 5, end));
+    if (all || flags === 0) frames.push({ flags, offset, data: body.subarray(offset + 5, end) });
     offset = end;
   }
   return frames;
@@ -134,14 +189,22 @@ function connectError(message: string): Response {
   });
 }
 
-/** A gRPC-Web answer with no message and one trailer frame (flag 0x80) carrying the status. */
-function grpcWebError(message: string): Response {
+/** A gRPC-Web trailer frame (flag 0x80) carrying a status and its message. */
+function grpcWebTrailer(status: number, message: string): Uint8Array {
   const trailer = new TextEncoder().encode(
-    `grpc-status: 3\r\ngrpc-message: ${encodeURIComponent(message)}\r\n`,
+    `grpc-status: ${status}\r\ngrpc-message: ${encodeURIComponent(message)}\r\n`,
   );
   const frame = new Uint8Array(5 + trailer.byteLength);
-  frame[0] = 0x80;
+  frame[0] = TRAILER_FLAG;
   new DataView(frame.buffer).setUint32(1, trailer.byteLength);
   frame.set(trailer, 5);
-  return new Response(frame, { status: 200, headers: { "Content-Type": "application/grpc-web+proto" } });
+  return frame;
+}
+
+/** A gRPC-Web answer with no message, only a trailer saying invalid_argument. */
+function grpcWebError(message: string): Response {
+  return new Response(grpcWebTrailer(3, message), {
+    status: 200,
+    headers: { "Content-Type": "application/grpc-web+proto" },
+  });
 }

@@ -17,6 +17,8 @@ export interface ServiceContext {
   };
   /** The caller, for what depends on who asks (k-anonymity); undefined for queue and cron work. */
   principal?: Principal;
+  /** The host name the request came to, the service's own; undefined for queue and cron work. */
+  serviceHost?: string;
   /** Secrets from the environment; absent ones fail the use cases that need them, never others. */
   secrets: { companyKey?: string; CREDENTIAL_KEYS?: string; CREDENTIAL_KEY_ID?: string };
 }

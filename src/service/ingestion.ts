@@ -5,6 +5,7 @@ import { findSource } from "../db/sources";
 import type { Cell, Source } from "../domain/catalogue";
 import { invalidArgument, ServiceError } from "../domain/errors";
 import type { CsvRecord } from "../ingest/csv";
+import { FetchFailure } from "../ingest/fetch";
 import { commitRun, type LoadCounts, noCounts, type RunOutcome, stageRecords } from "../ingest/load";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
@@ -123,7 +124,7 @@ export async function executeRun(
   } catch (error) {
     await discardStaged(ctx.db, runId).catch(() => {});
     // Failed for now: whether the run ends here is the caller's to say (a refresh may retry it).
-    await markRunFailed(ctx.db, runId, errorMessage(error), counts);
+    await markRunFailed(ctx.db, runId, failureReason(error), counts);
     logEvent("warn", "ingestion run failed", {
       ...runFields(source, runId, counts),
       "event.outcome": "failure",
@@ -199,7 +200,15 @@ const runFields = (source: Source, runId: string, counts: LoadCounts) => ({
   "labels.unchanged": counts.unchanged,
 });
 
-export const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+/**
+ * What a run and its source record of a failure: the service's own messages (a ServiceError's or
+ * a FetchFailure's), and only that something else went wrong otherwise, since a runtime's or a
+ * driver's message may quote a url, an address or a query.
+ */
+export function failureReason(error: unknown): string {
+  if (error instanceof ServiceError || error instanceof FetchFailure) return error.message;
+  return "unexpected: the load failed (the log names the kind of error)";
+}
 
 /** Records a run as failed; `counts` say how far it got, when it got anywhere. */
 async function markRunFailed(
@@ -245,15 +254,31 @@ export async function uploadToSource(
   } catch (error) {
     // An upload is never retried: its failed run has ended.
     countFailedRun(source.id);
+    if (!(await findSource(ctx.db, source.id))) throw deletedDuringUpload(source.id);
     if (error instanceof ServiceError) throw error;
   }
-  return getRun(ctx, runId);
+  // A DELETE of the source while its file streamed in takes the run with it (ON DELETE CASCADE).
+  const run = await findRun(ctx, runId);
+  if (!run) throw deletedDuringUpload(source.id);
+  return run;
+}
+
+const deletedDuringUpload = (sourceId: string) =>
+  new ServiceError(
+    "not_found",
+    "no-such-source",
+    `Source "${sourceId}" was deleted while its upload was loading; nothing of the upload was kept.`,
+  );
+
+async function findRun(ctx: ServiceContext, id: string): Promise<IngestionRun | undefined> {
+  const [row] = await ctx.db.select().from(ingestionRuns).where(eq(ingestionRuns.id, id));
+  return row && toRun(row, await runRejections(ctx.db, id));
 }
 
 export async function getRun(ctx: ServiceContext, id: string): Promise<IngestionRun> {
-  const [row] = await ctx.db.select().from(ingestionRuns).where(eq(ingestionRuns.id, id));
-  if (!row) throw new ServiceError("not_found", "no-such-run", `No ingestion run with id "${id}".`);
-  return toRun(row, await runRejections(ctx.db, id));
+  const run = await findRun(ctx, id);
+  if (!run) throw new ServiceError("not_found", "no-such-run", `No ingestion run with id "${id}".`);
+  return run;
 }
 
 /** Runs newest first, optionally of one source. */

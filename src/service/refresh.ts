@@ -3,7 +3,7 @@ import { loadCredentialKeys, openCredential } from "../crypto/credentials";
 import type { Database } from "../db/client";
 import { ingestionRuns, sources } from "../db/schema";
 import { findSealedCredential, findSource } from "../db/sources";
-import { SOURCE_MEDIA_TYPES, type Source } from "../domain/catalogue";
+import type { Source } from "../domain/catalogue";
 import {
   admits,
   afterFailure,
@@ -13,35 +13,26 @@ import {
   trialAfter,
 } from "../domain/circuit";
 import { ServiceError } from "../domain/errors";
+import { FetchFailure, fetchSource, isTimeout, timeoutFailure } from "../ingest/fetch";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
 import type { IngestMessage } from "../jobs/messages";
-import { logEvent } from "../observability/log";
+import { errorType, logEvent } from "../observability/log";
 import type { ServiceContext } from "./context";
 import {
   createRun,
-  errorMessage,
   executeRun,
+  failureReason,
   finishRunFailed,
   getRun,
   type IngestionRun,
   requeueOverdueRecomputes,
 } from "./ingestion";
 import { MAX_UPLOAD_BYTES } from "./requests";
-import { circuitPolicy, noSuchSource } from "./sources";
+import { circuitPolicy, noSuchSource, sourceUrlPolicy } from "./sources";
 
 /** What the queue should do with a delivered message. */
 export type Delivery = { action: "ack" } | { action: "retry"; delaySeconds: number };
-
-/** A failed fetch; `temporary` ones (timeouts, 5xx, 429) are worth retrying. */
-export class FetchFailure extends Error {
-  constructor(
-    message: string,
-    readonly temporary: boolean,
-  ) {
-    super(message);
-  }
-}
 
 const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
 
@@ -64,7 +55,8 @@ async function queueRun(ctx: ServiceContext, sourceId: string, trigger: "refresh
   try {
     await ctx.queues.ingest.send({ runId, sourceId }, { contentType: "json" });
   } catch (error) {
-    await finishRunFailed(ctx.db, { id: runId, sourceId }, `could not be queued: ${errorMessage(error)}`);
+    logEvent("error", "ingest message could not be queued", { "error.type": errorType(error) });
+    await finishRunFailed(ctx.db, { id: runId, sourceId }, "the ingest queue did not take the message");
     throw new ServiceError(
       "unavailable",
       "queue-unavailable",
@@ -192,28 +184,6 @@ async function saveCircuit(db: Database, before: Source, circuit: Circuit, lastE
   }
 }
 
-/** Fetches a source's file; the timeout covers the body too, since the signal aborts its stream. */
-async function fetchSource(
-  source: Source,
-  timeoutMs: number,
-  credential: string | null,
-): Promise<ReadableStream<Uint8Array>> {
-  const headers: Record<string, string> = { Accept: SOURCE_MEDIA_TYPES[source.format] };
-  if (credential !== null) headers.Authorization = `Bearer ${credential}`;
-  let response: Response;
-  try {
-    response = await fetch(source.url!, { headers, signal: AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
-    throw new FetchFailure(describeFetchError(error, timeoutMs), true);
-  }
-  if (!response.ok) {
-    await response.body?.cancel();
-    const temporary = response.status >= 500 || response.status === 429 || response.status === 408;
-    throw new FetchFailure(`${source.url} answered HTTP ${response.status}`, temporary);
-  }
-  return response.body ?? new Blob([]).stream();
-}
-
 /**
  * The source's credential, unsealed for this one fetch. A credential that cannot be opened is a
  * permanent failure, whose message never includes it.
@@ -224,17 +194,9 @@ async function credentialFor(ctx: ServiceContext, sourceId: string): Promise<str
   try {
     return await openCredential(await loadCredentialKeys(ctx.secrets), sourceId, sealed);
   } catch (error) {
-    throw new FetchFailure(errorMessage(error), false);
+    // The sealing code's own words: which key is missing, or that the seal does not open.
+    throw new FetchFailure("credential", false, error instanceof Error ? error.message : undefined);
   }
-}
-
-const isTimeout = (error: unknown) =>
-  error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-
-function describeFetchError(error: unknown, timeoutMs: number): string {
-  return isTimeout(error)
-    ? `no complete answer within ${timeoutMs} ms`
-    : `fetch failed: ${errorMessage(error)}`;
 }
 
 /** Retry what might pass next time: fetch failures marked so, timeouts, and our own hiccups. */
@@ -293,7 +255,12 @@ export async function refreshSource(
   await discardStaged(db, run.id);
   let failure: unknown;
   try {
-    const body = await fetchSource(source, config.fetchTimeoutMs, await credentialFor(ctx, source.id));
+    const body = await fetchSource(
+      { url: source.url!, format: source.format },
+      sourceUrlPolicy(ctx),
+      config.fetchTimeoutMs,
+      await credentialFor(ctx, source.id),
+    );
     const counts = await executeRun(ctx, source, run.id, readRecords(body, source.format, MAX_UPLOAD_BYTES));
     if (counts.accepted > 0) {
       await saveCircuit(db, source, afterSuccess(source));
@@ -304,12 +271,10 @@ export async function refreshSource(
     return { action: "ack" };
   } catch (error) {
     // The fetch's signal also aborts its body: a stall midway is the same timeout.
-    failure = isTimeout(error)
-      ? new FetchFailure(describeFetchError(error, config.fetchTimeoutMs), true)
-      : error;
+    failure = isTimeout(error) ? timeoutFailure(config.fetchTimeoutMs) : error;
   }
 
-  const reason = errorMessage(failure);
+  const reason = failureReason(failure);
   const circuit = afterFailure(source, now, circuitPolicy(ctx));
   await saveCircuit(db, source, circuit, reason);
   if (isTemporary(failure) && circuit.circuitState !== "open") {

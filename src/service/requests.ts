@@ -1,5 +1,12 @@
 import { z } from "zod";
 import { DEFAULT_MIN_N, SOURCE_FIELDS } from "../domain/catalogue";
+import {
+  FORBIDDEN_KEYS,
+  hasUnsafeCharacters,
+  MAX_ARR,
+  MAX_SURVEY_N,
+  SOURCE_ID_PATTERN,
+} from "../domain/inputs";
 import { parsePeriod } from "../domain/periods";
 import { MAX_SCORECARD_METRICS } from "./scorecard";
 
@@ -14,20 +21,33 @@ export const MAX_BODY_BYTES = 64 * 1024;
 export const MAX_UPLOAD_BYTES = 50 * 1024 * 1024;
 const MAX_SOURCES = 20;
 
+/** Printable text only: see domain/inputs.ts for what is refused and why. */
+const printable = (what: string) =>
+  [
+    (text: string) => !hasUnsafeCharacters(text),
+    { error: `${what} must not contain control or bidi characters` },
+  ] as const;
+
 const key = (what: string) =>
   z
     .string({ error: `${what} is required` })
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(64, `${what} is too long`);
+    .max(64, `${what} is too long`)
+    .refine(...printable(what));
 
 const finite = (what: string) => z.number({ error: `${what} must be a finite number` });
 
 export const metricKey = key("metric");
 export const revenueRangeKey = key("revenueRange");
 export const industryKey = key("industry");
-export const sourceIdKey = key("source id");
-export const arrValue = finite("arr").min(0, "arr must be ≥ 0");
+const SOURCE_ID_RULE = "must be 2–63 characters of a–z, 0–9 and -, starting with a letter or a digit";
+export const sourceIdKey = z
+  .string({ error: "source id is required" })
+  .regex(SOURCE_ID_PATTERN, `a source id ${SOURCE_ID_RULE}`);
+export const arrValue = finite("arr")
+  .min(0, "arr must be ≥ 0")
+  .max(MAX_ARR, `arr must be at most ${MAX_ARR} (a trillion)`);
 export const metricValue = finite("value");
 export const period = z
   .string()
@@ -113,6 +133,10 @@ export const scorecardRequest = z.strictObject({
   // Values are checked per metric by the service, so one bad entry does not sink the others.
   values: z
     .record(z.string().max(64), z.unknown())
+    // REST refuses these keys as it parses the body; a protobuf map reaches this schema with them.
+    .refine((values) => !Object.keys(values).some((name) => FORBIDDEN_KEYS.has(name)), {
+      error: "values must not use the keys __proto__, constructor or prototype",
+    })
     .refine((values) => Object.keys(values).length > 0, "give at least one metric")
     .refine(
       (values) => Object.keys(values).length <= MAX_SCORECARD_METRICS,
@@ -123,16 +147,20 @@ export const scorecardRequest = z.strictObject({
 /* The source registry and validation rules (admin). */
 
 const MAX_REFRESH_MINUTES = 366 * 24 * 60;
+const MAX_NAME_LENGTH = 200;
+const MAX_URL_LENGTH = 2048;
+/** A name from the operator or from a source's own data: printable text, 1–200 characters. */
 const externalName = (what: string) =>
   z
     .string({ error: `${what} must be a string` })
     .trim()
     .min(1, `${what} must not be empty`)
-    .max(200);
+    .max(MAX_NAME_LENGTH, `${what} must be at most ${MAX_NAME_LENGTH} characters`)
+    .refine(...printable(what));
 
 export const sourceId = z
   .string({ error: "id is required" })
-  .regex(/^[a-z0-9-]{2,64}$/, "id must be 2–64 characters of a–z, 0–9 and -");
+  .regex(SOURCE_ID_PATTERN, `id ${SOURCE_ID_RULE}`);
 
 /** Their headers per our field, and their metric names per our metric key. */
 export const sourceMapping = z.strictObject({
@@ -142,7 +170,11 @@ export const sourceMapping = z.strictObject({
   metricNames: z.record(externalName("a metric name"), metricKey).optional(),
 });
 
-const sourceUrl = z.url({ protocol: /^https?$/, error: "url must be an http or https URL" }).max(2048);
+/** Only the form: which hosts a url may name is the service's to decide (service/sources.ts). */
+const sourceUrl = z
+  .string({ error: "url must be a string" })
+  .max(MAX_URL_LENGTH, `url must be at most ${MAX_URL_LENGTH} characters`)
+  .pipe(z.url({ protocol: /^https?$/, error: "url must be an http or https URL" }));
 const refreshIntervalMinutes = z
   .number({ error: "refreshIntervalMinutes must be a number of minutes" })
   .int("refreshIntervalMinutes must be a whole number of minutes")
@@ -190,11 +222,18 @@ export const metricRulesRequest = z.strictObject({
     .array(revenueRangeKey)
     .min(1, "allowedBands must not be empty")
     .max(64, "allowedBands lists at most 64 bands")
+    .superRefine((bands, ctx) => {
+      bands.forEach((band, i) => {
+        if (bands.indexOf(band) < i) {
+          ctx.addIssue({ code: "custom", path: [i], message: `allowedBands lists ${band} twice` });
+        }
+      });
+    })
     .optional(),
   minN: z
     .number({ error: "minN must be a number" })
     .int("minN must be a whole number")
     .min(1, "minN must be at least 1")
-    .max(1_000_000, "minN must be at most 1,000,000")
+    .max(MAX_SURVEY_N, `minN must be at most ${MAX_SURVEY_N}`)
     .default(DEFAULT_MIN_N),
 });

@@ -12,6 +12,7 @@ import {
 import type { Catalogue, Source, SourceField, SourceKind, SourceMapping } from "../domain/catalogue";
 import { type CircuitPolicy, trialAfter } from "../domain/circuit";
 import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
+import { type SourceUrlPolicy, sourceUrlProblem } from "../ingest/source-url";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import type { createSourceRequest, updateSourceRequest } from "./requests";
@@ -108,6 +109,18 @@ async function checkMapping(ctx: ServiceContext, kind: SourceKind, mapping: Sour
   if (violations.length > 0) throw invalidArgument(violations);
 }
 
+/** Which urls this deployment may fetch: see ingest/source-url.ts. */
+export const sourceUrlPolicy = (ctx: ServiceContext): SourceUrlPolicy => ({
+  allowedOrigins: ctx.config.sourceUrlAllow,
+  serviceHost: ctx.serviceHost,
+});
+
+/** Refuses, when it is registered, a url the refresh would refuse to fetch. */
+function checkUrl(ctx: ServiceContext, url: string | null | undefined): void {
+  const problem = url ? sourceUrlProblem(url, sourceUrlPolicy(ctx)) : null;
+  if (problem) throw invalidArgument([{ field: "url", message: problem }]);
+}
+
 // Every change below moves the data version: the cached catalogue lists sources, and pausing or
 // deleting one changes what benchmarks pool.
 
@@ -115,6 +128,7 @@ export async function createSource(
   ctx: ServiceContext,
   request: z.output<typeof createSourceRequest>,
 ): Promise<SourceWithFreshness> {
+  checkUrl(ctx, request.url);
   await checkMapping(ctx, request.kind, request.mapping);
   const { credential, ...fields } = request;
   const sealedCredential = credential === undefined ? null : await seal(ctx, request.id, credential);
@@ -140,6 +154,7 @@ export async function changeSource(
       { field: "kind", message: `kind cannot change; the source is a ${existing.kind}` },
     ]);
   }
+  checkUrl(ctx, changes.url);
   if (changes.mapping) await checkMapping(ctx, existing.kind, changes.mapping);
   // A new url or interval is due at once; a new url also deserves a fresh circuit.
   const schedule =

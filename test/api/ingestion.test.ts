@@ -201,7 +201,7 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       unchanged: 0,
       rejections: [
         { line: 4, reason: "duplicate of line 2 (same metric, band and period)" },
-        { line: 5, reason: "n must be an integer ≥ 10" },
+        { line: 5, reason: "n: must be a whole number from 10 to 10000000" },
       ],
     });
     expect(
@@ -245,9 +245,7 @@ describe("POST /api/v1/sources/:id/uploads", () => {
     const malformed = await upload("up-json", "[", "application/json");
     expect(malformed.status).toBe(400);
     const { errors } = (await malformed.json()) as { errors: { field: string; message: string }[] };
-    expect(errors).toHaveLength(1);
-    expect(errors[0]!.field).toBe("body");
-    expect(errors[0]!.message).toMatch(/^not valid JSON \(/);
+    expect(errors).toEqual([{ field: "body", message: "not valid JSON: the file ends inside the array" }]);
     const notArray = await upload("up-json", '{"metric":"grr"}', "application/json");
     expect(notArray.status).toBe(400);
     expect(await notArray.json()).toMatchObject({
@@ -293,10 +291,10 @@ describe("POST /api/v1/sources/:id/uploads", () => {
     ].join("\n");
     const run = await uploadRun("up-panel", csv);
     const rejections = [
-      { line: 3, reason: 'metric name "Gross Margin" is not in the source\'s mapping' },
-      { line: 4, reason: "value 250 is outside ndr's valid range [50, 200]" },
+      { line: 3, reason: "metric: a name that is not in the source's mapping (12 characters)" },
+      { line: 4, reason: "value: outside ndr's valid range [50, 200]" },
       { line: 5, reason: "duplicate of line 2 (same company, metric and period)" },
-      { line: 6, reason: 'period "FY25" is not a year or a quarter such as 2024-Q3' },
+      { line: 6, reason: "period: not a year or a quarter such as 2024-Q3" },
     ];
     expect(run).toMatchObject({
       status: "partially_succeeded",

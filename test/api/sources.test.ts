@@ -125,11 +125,14 @@ describe("POST /api/v1/sources", () => {
     });
   });
 
-  it.each(["A", "x", "has space", "Upper", "under_score", "a".repeat(65)])(
+  it.each(["A", "x", "has space", "Upper", "under_score", "a".repeat(64), "--", "-leading", "\u202eab"])(
     "refuses the id %j",
     async (id) => {
       await expectInvalid(await postJson("/api/v1/sources", { ...NEW_PANEL, id }), [
-        { field: "id", message: "id must be 2–64 characters of a–z, 0–9 and -" },
+        {
+          field: "id",
+          message: "id must be 2–63 characters of a–z, 0–9 and -, starting with a letter or a digit",
+        },
       ]);
     },
   );

@@ -54,20 +54,55 @@ describe("panel load", () => {
     "co_2004,ndr,2024,1,x,301",
     "co_2005,ndr,2024,2000000,x,110",
     `co_2006,ndr,2024,2000000,${"i".repeat(65)},110`,
+    // Plain decimals only: hex, binary, octal, separators and Infinity are not numbers here.
+    "co_2007,ndr,2024,0x1E8480,x,110",
+    "co_2008,ndr,2024,2000000,x,0b1100100",
+    "co_2009,ndr,2024,2000000,x,0o144",
+    "co_2010,ndr,2024,2_000_000,x,110",
+    "co_2011,ndr,2024,2000000,x,Infinity",
+    "co_2012,ndr,2024,1e13,x,110",
+    "co_2013,ndr,2024,2000000,fin\u202etech,110",
   ];
   const load = loadPanelCsv(`${header}\n${rows.join("\n")}\n`, catalogue);
 
   it("rejects each bad row with its line and reason", () => {
     expect(load.rejections).toEqual([
       { line: 12, reason: "duplicate of line 2 (same company, metric and period)" },
-      { line: 13, reason: "company_key is missing or malformed" },
-      { line: 14, reason: 'unknown metric "net_burn"' },
-      { line: 15, reason: 'period "2024-Q5" is not a year or a quarter such as 2024-Q3' },
-      { line: 16, reason: 'arr "-1" is not a number ≥ 0' },
-      { line: 17, reason: 'value "n/a" is not a finite number' },
-      { line: 18, reason: "value 301 is outside ndr's valid range [0, 300]" },
-      { line: 20, reason: "industry is longer than 64 characters" },
+      { line: 13, reason: "company_key: missing or malformed" },
+      { line: 14, reason: "metric: unknown metric (8 characters)" },
+      { line: 15, reason: "period: not a year or a quarter such as 2024-Q3" },
+      { line: 16, reason: "arr: not a number from 0 to 1000000000000" },
+      { line: 17, reason: "value: not a finite number" },
+      { line: 18, reason: "value: outside ndr's valid range [0, 300]" },
+      { line: 20, reason: "industry: longer than 64 characters" },
+      { line: 21, reason: "arr: not a number from 0 to 1000000000000" },
+      { line: 22, reason: "value: not a finite number" },
+      { line: 23, reason: "value: not a finite number" },
+      { line: 24, reason: "arr: not a number from 0 to 1000000000000" },
+      { line: 25, reason: "value: not a finite number" },
+      { line: 26, reason: "arr: not a number from 0 to 1000000000000" },
+      { line: 27, reason: "industry: contains control or bidi characters" },
     ]);
+  });
+
+  it("reads a decimal with an exponent or surrounding blanks", () => {
+    const { observations, rejections } = loadPanelCsv(
+      `${header}\nco_3000,ndr,2024,2.5e6,x,1.1E2\nco_3001,ndr,2024, 300000 ,x, +99.5 \n`,
+      catalogue,
+    );
+    expect(rejections).toEqual([]);
+    expect(observations.map((o) => [o.arr, o.value])).toEqual([
+      [2_500_000, 110],
+      [300_000, 99.5],
+    ]);
+  });
+
+  it("never repeats a cell's text in a reason", () => {
+    for (const { reason } of load.rejections) {
+      for (const text of ["net_burn", "2024-Q5", "n/a", "301", "0x1E8480", "0b1100100", "Infinity", "iii"]) {
+        expect(reason).not.toContain(text);
+      }
+    }
   });
 
   it("bands observations by ARR, flags the outlier and aggregates each cell without it", () => {
@@ -114,13 +149,17 @@ describe("survey validation", () => {
     [{}, null],
     [{ p10: null, p90: null }, null],
     [{ p50: 96, p75: 94 }, "quantiles are not monotone at p75"],
-    [{ n: 9 }, "n must be an integer ≥ 10"],
-    [{ n: 40.5 }, "n must be an integer ≥ 10"],
-    [{ p25: null }, "p25 is not a finite number"],
-    [{ p90: 301 }, "p90: value 301 is outside ndr's valid range [0, 300]"],
-    [{ band: "huge" }, 'unknown band "huge"'],
-    [{ metric: "mrr" }, 'unknown metric "mrr"'],
-    [{ period: "2024-Q9" }, 'bad period "2024-Q9"'],
+    [{ n: 9 }, "n: must be a whole number from 10 to 10000000"],
+    [{ n: 40.5 }, "n: must be a whole number from 10 to 10000000"],
+    [{ n: 10_000_000 }, null],
+    [{ n: 10_000_001 }, "n: must be a whole number from 10 to 10000000"],
+    [{ n: 3e9 }, "n: must be a whole number from 10 to 10000000"],
+    [{ n: 1e308 }, "n: must be a whole number from 10 to 10000000"],
+    [{ p25: null }, "p25: not a finite number"],
+    [{ p90: 301 }, "p90: outside ndr's valid range [0, 300]"],
+    [{ band: "huge" }, "band: unknown band (4 characters)"],
+    [{ metric: "mrr" }, "metric: unknown metric (3 characters)"],
+    [{ period: "2024-Q9" }, "period: not a year or a quarter such as 2024-Q3"],
   ])("%j → %s", (change, reason) => {
     const rejection = validateSurveyRow({ ...row, ...change } as typeof row, 7, catalogue);
     expect(rejection).toEqual(reason === null ? null : { line: 7, reason });

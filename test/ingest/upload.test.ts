@@ -65,7 +65,7 @@ describe("uploadToSource", () => {
       received: 4,
       accepted: 4,
       rejected: 0,
-      error: "D1 went away",
+      error: "unexpected: the load failed (the log names the kind of error)",
     });
     expect(run.finishedAt).not.toBeNull();
     expect(await storedValues()).toEqual(before);
@@ -90,8 +90,8 @@ describe("uploadToSource", () => {
       rejected: 2,
       error: "every row was rejected",
       rejections: [
-        { line: 2, reason: "value 101 is outside grr's valid range [0, 100]" },
-        { line: 3, reason: "value -1 is outside grr's valid range [0, 100]" },
+        { line: 2, reason: "value: outside grr's valid range [0, 100]" },
+        { line: 3, reason: "value: outside grr's valid range [0, 100]" },
       ],
     });
     expect(await storedValues()).toEqual(before);
@@ -157,8 +157,8 @@ describe("SourceRowReader", () => {
           p90: null,
         },
       },
-      { kind: "rejection", rejection: { line: 2, reason: "n must be an integer ≥ 10" } },
-      { kind: "rejection", rejection: { line: 3, reason: 'unknown metric ""' } },
+      { kind: "rejection", rejection: { line: 2, reason: "n: must be a whole number from 10 to 10000000" } },
+      { kind: "rejection", rejection: { line: 3, reason: "the item is not an object" } },
     ]);
   });
 });

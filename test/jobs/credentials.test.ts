@@ -107,7 +107,8 @@ describe("source credentials", () => {
     expect(moved).toEqual({
       ...moved,
       status: "failed",
-      error: "the source's credential does not decrypt: it was altered or sealed for another source",
+      error:
+        "credential: the source's credential does not decrypt: it was altered or sealed for another source",
     });
     expect(sentAuthorization).toEqual([]);
   });

@@ -215,10 +215,10 @@ describe("the ingest consumer", () => {
       accepted: 10,
       rejected: 4,
       rejections: [
-        { line: 12, reason: 'value "not-a-number" is not a finite number' },
-        { line: 13, reason: 'unknown metric "nope"' },
+        { line: 12, reason: "value: not a finite number" },
+        { line: 13, reason: "metric: unknown metric (4 characters)" },
         { line: 14, reason: "duplicate of line 2 (same company, metric and period)" },
-        { line: 15, reason: 'period "FY24" is not a year or a quarter such as 2024-Q3' },
+        { line: 15, reason: "period: not a year or a quarter such as 2024-Q3" },
       ],
     });
     expect(await count("observations", id)).toBe(10);
@@ -296,7 +296,8 @@ describe("the ingest consumer", () => {
     expect(delivery).toEqual({ action: "retry", delaySeconds: 30 });
     expect(await run(second.runId)).toMatchObject({
       status: "queued",
-      error: "attempt 1 failed: D1 went away; retrying in 30 s",
+      error:
+        "attempt 1 failed: unexpected: the load failed (the log names the kind of error); retrying in 30 s",
     });
     expect(await storedValues(id)).toEqual(before);
     expect(
@@ -360,13 +361,13 @@ describe("the ingest consumer", () => {
       expect(await run(message.runId)).toMatchObject({
         status: "queued",
         attempts: attempt,
-        error: `attempt ${attempt} failed: ${url} answered HTTP 500; retrying in ${delay} s`,
+        error: `attempt ${attempt} failed: http_5xx: the source answered with a server error status; retrying in ${delay} s`,
       });
     }
     expect(await source(id)).toMatchObject({
       circuitState: "closed",
       consecutiveFailures: 3,
-      lastError: `${url} answered HTTP 500`,
+      lastError: "http_5xx: the source answered with a server error status",
     });
     expect(await storedValues(id)).toEqual(before);
   });
@@ -378,7 +379,10 @@ describe("the ingest consumer", () => {
     const result = await harness.deliver(QUEUES.ingest, [message]);
     expect(result.retryMessages).toEqual([]);
     expect(result.explicitAcks).toHaveLength(1);
-    expect(await run(message.runId)).toMatchObject({ status: "failed", error: `${url} answered HTTP 404` });
+    expect(await run(message.runId)).toMatchObject({
+      status: "failed",
+      error: "http_4xx: the source answered with a client error status",
+    });
     expect((await source(id)).consecutiveFailures).toBe(1);
   });
 
@@ -405,7 +409,7 @@ describe("the ingest consumer", () => {
       const result = await harness.deliver(QUEUES.ingest, [message]);
       expect(result.retryMessages).toEqual([{ msgId: expect.any(String) }]);
       expect((await run(message.runId)).error).toBe(
-        "attempt 1 failed: no complete answer within 50 ms; retrying in 30 s",
+        "attempt 1 failed: timeout: no complete answer within 50 ms; retrying in 30 s",
       );
     }
     for (const { id } of [hangs, stalled]) expect(await count("observations", id)).toBe(0);
@@ -579,7 +583,7 @@ describe("the circuit breaker", () => {
     expect(fifth.retryMessages).toEqual([]);
     expect(await run(message.runId)).toMatchObject({
       status: "failed",
-      error: `${url} answered HTTP 503; circuit opened after 5 failures`,
+      error: "http_5xx: the source answered with a server error status; circuit opened after 5 failures",
     });
     const opened = await source(id);
     expect(opened).toMatchObject({ circuitState: "open", consecutiveFailures: 5 });
@@ -648,7 +652,8 @@ describe("poison messages and the dead-letter queue", () => {
     expect(dead.explicitAcks).toHaveLength(2);
     expect(await run(message.runId)).toMatchObject({
       status: "failed",
-      error: `gave up after 5 attempts; last: attempt 1 failed: ${url} answered HTTP 500; retrying in 30 s`,
+      error:
+        "gave up after 5 attempts; last: attempt 1 failed: http_5xx: the source answered with a server error status; retrying in 30 s",
     });
     const { deadLetters } = await json<{ deadLetters: { queue: string; body: unknown; attempts: number }[] }>(
       "/api/v1/ingestion/dead-letters",
