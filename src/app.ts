@@ -8,9 +8,9 @@ import { ingestionRoutes } from "./api/ingestion";
 import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
-import { anonymousCaller, authenticate, authorize } from "./auth/authenticate";
+import { anonymousCaller, authenticate, authorize, identify } from "./auth/authenticate";
 import { loadAuthSetup } from "./auth/config";
-import type { Principal } from "./auth/roles";
+import { isAdmin, type Principal } from "./auth/roles";
 import { presentsScrapeToken } from "./auth/scrape-token";
 import { type Env, loadConfig } from "./env";
 import { observeRequests } from "./observability/http";
@@ -87,10 +87,12 @@ export function createApp() {
     // A Prometheus server may scrape with its own secret token instead of an admin's JWT.
     const scraper =
       c.req.path === METRICS_PATH && (await presentsScrapeToken(c.req.raw, c.env.METRICS_SCRAPE_TOKEN));
-    // A liveness probe must not fail on whatever credentials it forwards: public routes read none.
-    const principal =
-      scraper || (access === "public" && setup.ok)
-        ? anonymousCaller(c.req.raw)
+    // A liveness probe must not fail on whatever credentials it forwards: public routes only
+    // identify their caller, and paths with no route behind them are public too.
+    const principal = scraper
+      ? anonymousCaller(c.req.raw)
+      : access === "public"
+        ? await identify(c.req.raw, setup)
         : await authenticate(c.req.raw, setup);
     // Charged before authorization, so a caller cannot probe routes it may not use for free.
     const rateLimit = await admit(c.env, principal);
@@ -102,9 +104,10 @@ export function createApp() {
 
   // Liveness: cheap, and never touches D1 or KV.
   app.get("/health", (c) => c.json({ status: "ok" }));
-  // Readiness: D1 and KV answer; 503 when either does not, with data freshness per source.
+  // Readiness: D1 and KV answer; 503 when either does not. Each source's freshness for an admin only.
   app.get("/ready", async (c) => {
-    const report = await readiness(createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work)));
+    const services = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
+    const report = await readiness(services, isAdmin(c.var.principal));
     return c.json(report, report.status === "ready" ? 200 : 503);
   });
 

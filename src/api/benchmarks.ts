@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import type { AppEnv } from "../app";
+import { cacheKey } from "../cache/versioned-cache";
 import { toProblem } from "../domain/errors";
 import { getBenchmarks } from "../service/benchmarks";
 import { rankValue } from "../service/ranking";
@@ -50,15 +51,31 @@ const timeSeriesQuery = z
 export const benchmarkRoutes = new Hono<AppEnv>()
   .get("/", (c) => {
     const query = parseQuery(c, benchmarksQuery);
-    return respondCached(c, `benchmarks:${JSON.stringify(query)}`, () =>
-      getBenchmarks(c.var.services, query),
-    );
+    const { metric, revenueRange, arr, peerGroup, period, sources, includeStatistics } = query;
+    const key = cacheKey("benchmarks", [
+      metric,
+      revenueRange ?? null,
+      arr ?? null,
+      peerGroup ?? null,
+      period ?? null,
+      sources ?? null,
+      includeStatistics ?? false,
+    ]);
+    return respondCached(c, key, () => getBenchmarks(c.var.services, query));
   })
   .get("/timeseries", (c) => {
     const query = parseQuery(c, timeSeriesQuery);
-    return respondCached(c, `timeseries:${JSON.stringify(query)}`, () =>
-      getTimeSeries(c.var.services, query),
-    );
+    const { metric, revenueRange, arr, from, to, granularity, sources } = query;
+    const key = cacheKey("timeseries", [
+      metric,
+      revenueRange ?? null,
+      arr ?? null,
+      from ?? null,
+      to ?? null,
+      granularity,
+      sources ?? null,
+    ]);
+    return respondCached(c, key, () => getTimeSeries(c.var.services, query));
   })
   .post("/ranking", async (c) => {
     const body = await parseJsonBody(c, rankingRequest);

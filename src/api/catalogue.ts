@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import type { AppEnv } from "../app";
+import { PEER_GROUP_BOUNDS } from "../domain/catalogue";
 import { getCatalogue } from "../service/catalogue";
 import { respondCached } from "./http-cache";
 
@@ -10,5 +11,6 @@ export const catalogueRoutes = new Hono<AppEnv>()
   .get("/revenue-ranges", (c) =>
     respondCached(c, "revenue-ranges", async () => ({
       revenueRanges: (await getCatalogue(c.var.services)).revenueRanges,
+      peerGroupBounds: PEER_GROUP_BOUNDS,
     })),
   );

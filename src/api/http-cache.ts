@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../app";
-import { isAdmin } from "../auth/roles";
+import { disclosureFor } from "../service/disclosure";
 
 interface CachedBody {
   body: string;
@@ -27,8 +27,8 @@ export async function respondCached(
   key: string,
   produce: () => Promise<unknown>,
 ): Promise<Response> {
-  // Admins see peer groups below k that others may not: their answers are cached apart.
-  const audience = isAdmin(c.var.principal) ? "admin" : "member";
+  // Who may see what differs (admins see figures below k): each view is cached apart.
+  const { audience } = disclosureFor(c.var.services);
   const { value, result } = await c.var.services.cache.getOrCompute<CachedBody>(
     `http:${audience}:${key}`,
     async () => {

@@ -37,6 +37,18 @@ export async function authenticate(request: Request, setup: AuthSetup): Promise<
   return verifyBearer(match[1]!, setup.config);
 }
 
+/**
+ * Who sent a request to a public route, which must answer whatever credentials a probe forwards:
+ * the principal of a token that verifies, and an anonymous caller otherwise, never an error.
+ * A caller with a token is still charged to its own rate-limit bucket, not to its address's.
+ */
+export async function identify(request: Request, setup: AuthSetup): Promise<Principal> {
+  // Without its auth settings the service serves nothing, public routes included.
+  if (!setup.ok) return authenticate(request, setup);
+  if (request.headers.get("Authorization") === null) return anonymousCaller(request);
+  return authenticate(request, setup).catch(() => anonymousCaller(request));
+}
+
 /** 401 for an anonymous caller who needs a token, 403 for a token whose role does not reach. */
 export function authorize(principal: Principal, access: Access, anonymous: AnonymousAccess): void {
   if (allows(principal, access, anonymous)) return;

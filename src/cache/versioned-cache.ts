@@ -10,9 +10,17 @@ const KV_TTL_SECONDS = 7 * 24 * 3600;
  * Bump when the shape of a cached value changes (as when sources gained their registry fields):
  * a migration does not move the data version, so a deploy would otherwise serve the old shape.
  */
-const CACHE_LAYOUT = 2;
+const CACHE_LAYOUT = 3;
 
 export type CacheResult = "memory" | "kv" | "miss";
+
+/**
+ * The key of a cached answer: its kind and the parsed request's fields, in a fixed order. As
+ * JSON, no field can run into the next and null stays apart from "null", so two different
+ * requests never share a key.
+ */
+export const cacheKey = (kind: string, fields: readonly unknown[]): string =>
+  `${kind}:${JSON.stringify(fields)}`;
 
 /**
  * Isolate-local layer in front of KV. Keys embed the data version, so entries never need

@@ -159,24 +159,40 @@ export interface PeerGroupFilter {
   industry: string | null;
 }
 
-/** Panel values of one metric and period inside an ARR range (and industry), from a covering index. */
-export async function peerGroupValues(
+export interface PeerGroupRow {
+  sourceId: string;
+  arr: number;
+  industry: string | null;
+  value: number;
+  isOutlier: boolean;
+}
+
+/**
+ * Panel observations of one metric and period with ARR in [arrMin, arrMax), outliers flagged,
+ * every industry: one range of a covering index, never a scan of the panel.
+ */
+export async function peerGroupRows(
   db: Database,
   metricKey: string,
   period: string,
   sourceIds: readonly string[],
-  filter: PeerGroupFilter,
-): Promise<{ sourceId: string; value: number }[]> {
+  range: Omit<PeerGroupFilter, "industry">,
+): Promise<PeerGroupRow[]> {
   return db
-    .select({ sourceId: observations.sourceId, value: observations.value })
+    .select({
+      sourceId: observations.sourceId,
+      arr: observations.arr,
+      industry: observations.industry,
+      value: observations.value,
+      isOutlier: observations.isOutlier,
+    })
     .from(observations)
     .where(
       and(
         eq(observations.metricKey, metricKey),
         eq(observations.period, period),
-        filter.industry === null ? undefined : eq(observations.industry, filter.industry),
-        gte(observations.arr, filter.arrMin),
-        filter.arrMax === null ? undefined : lt(observations.arr, filter.arrMax),
+        gte(observations.arr, range.arrMin),
+        range.arrMax === null ? undefined : lt(observations.arr, range.arrMax),
         inArray(observations.sourceId, [...sourceIds]),
       ),
     );

@@ -148,10 +148,9 @@ export const observations = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.sourceId, t.metricKey, t.period, t.companyKey] }),
     index("observations_cell").on(t.metricKey, t.bandKey, t.period),
-    // Custom peer groups read an ARR range (optionally within one industry) as one range of a
-    // covering index: the values come from the index, never from a scan of the panel.
-    index("observations_peer_arr").on(t.metricKey, t.period, t.arr, t.sourceId, t.value),
-    index("observations_peer_industry").on(t.metricKey, t.period, t.industry, t.arr, t.sourceId, t.value),
+    // Custom peer groups read the ARR range of whole bands, every industry, as one range of a
+    // covering index: what they need comes from the index, never from a scan of the panel.
+    index("observations_peer").on(t.metricKey, t.period, t.arr, t.sourceId, t.industry, t.isOutlier, t.value),
   ],
 );
 

@@ -108,3 +108,27 @@ export interface Catalogue {
 export function bandForArr(ranges: readonly RevenueRange[], arr: number): RevenueRange | undefined {
   return ranges.find((r) => arr >= r.minArr && (r.maxArr === null || arr < r.maxArr));
 }
+
+/**
+ * The ARR values a custom peer group may start and end at: 0 and the 1-2-3-5 series from $100k
+ * to $1T (100k, 200k, 300k, 500k, 1M, 2M, 3M, 5M, 10M, …). A fixed grid, the same for every
+ * caller and every data set, is what lets the service reason about overlapping peer groups: any
+ * two groups differ by whole steps of it (see service/disclosure.ts).
+ */
+export const PEER_GROUP_BOUNDS: readonly number[] = [
+  0,
+  ...[1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11].flatMap((decade) => [1, 2, 3, 5].map((step) => step * decade)),
+  1e12,
+];
+
+/** The grid step an ARR falls in: the index of the largest bound at or below it. */
+export function peerGroupStep(arr: number): number {
+  let low = 0;
+  let high = PEER_GROUP_BOUNDS.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (PEER_GROUP_BOUNDS[middle]! <= arr) low = middle;
+    else high = middle - 1;
+  }
+  return low;
+}

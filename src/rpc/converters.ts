@@ -28,6 +28,7 @@ import {
   TrendDirection,
 } from "../gen/benchmark/v1/benchmark_pb";
 import type { BenchmarkResult } from "../service/benchmarks";
+import { isShown } from "../service/distribution";
 import type { RankingResult } from "../service/ranking";
 import type { ScorecardEntry } from "../service/scorecard";
 import type { SourceWithFreshness } from "../service/sources";
@@ -139,19 +140,24 @@ export function benchmarkResponse(
     peerGroup: result.peerGroup && peerGroupOut(result.peerGroup),
     period: result.period,
     pooled: { ...result.pooled, method: toEnum(DistributionMethod, result.pooled.method) },
-    sources: result.sources.map((s) => ({
-      id: s.id,
-      name: s.name,
-      kind: toEnum(SourceKind, s.kind),
-      n: s.n,
-      p10: nullable(s.p10),
-      p25: s.p25,
-      p50: s.p50,
-      p75: s.p75,
-      p90: nullable(s.p90),
-      lastUpdated: timestamp(s.lastUpdated),
-      consistency: toEnum(Consistency, s.consistency),
-    })),
+    sources: result.sources.map((s) =>
+      isShown(s)
+        ? {
+            id: s.id,
+            name: s.name,
+            kind: toEnum(SourceKind, s.kind),
+            n: s.n,
+            p10: nullable(s.p10),
+            p25: s.p25,
+            p50: s.p50,
+            p75: s.p75,
+            p90: nullable(s.p90),
+            lastUpdated: timestamp(s.lastUpdated),
+            consistency: toEnum(Consistency, s.consistency),
+          }
+        : { id: s.id, name: s.name, kind: toEnum(SourceKind, s.kind), n: s.n, withheld: s.withheld },
+    ),
+    withheldCompanies: result.withheldCompanies,
     statistics: result.statistics && {
       pooled: result.statistics.pooled,
       panels: result.statistics.panels.map((p) => ({

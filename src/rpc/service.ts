@@ -1,5 +1,6 @@
 import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { z } from "zod";
+import { PEER_GROUP_BOUNDS } from "../domain/catalogue";
 import { invalidArgument } from "../domain/errors";
 import type { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
 import { getBenchmarks } from "../service/benchmarks";
@@ -69,7 +70,10 @@ export const benchmarkService: ServiceImpl<typeof BenchmarkService> = {
     return { metrics: (await getCatalogue(services(context))).metrics.map(metricOut) };
   },
   async listRevenueRanges(_request, context) {
-    return { revenueRanges: (await getCatalogue(services(context))).revenueRanges.map(revenueRangeOut) };
+    return {
+      revenueRanges: (await getCatalogue(services(context))).revenueRanges.map(revenueRangeOut),
+      peerGroupBounds: [...PEER_GROUP_BOUNDS],
+    };
   },
   async listSources(_request, context) {
     return { sources: (await listSources(services(context))).map(sourceOut) };

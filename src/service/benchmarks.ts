@@ -1,3 +1,4 @@
+import { cacheKey } from "../cache/versioned-cache";
 import { type CellRow, latestPeriod, loadCell, type PeerGroupFilter } from "../db/queries";
 import type { Metric, RevenueRange, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
@@ -5,24 +6,25 @@ import { tracedSync } from "../observability/tracing/span";
 import { type PooledDistribution, poolSources } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
+import { assertMayShowPool, type Disclosure, discloseSources, disclosureFor } from "./disclosure";
 import {
-  assertPeerGroupSize,
   type CellQuery,
-  type Consistency,
   type Distribution,
   type PanelStatistics,
-  type SourceSummary,
+  type SourceEntry,
+  sourceEntries,
   toSourceSummary,
-  withConsistency,
 } from "./distribution";
 import { loadPeerGroup } from "./peer-groups";
 
+/** A (metric, band, period) cell as one caller may see it: pooled over the sources it may see. */
 export interface BenchmarkCell {
   metric: Metric;
   revenueRange: RevenueRange;
   period: string;
   pooled: PooledDistribution;
-  sources: (SourceSummary & { consistency: Consistency })[];
+  /** Every source with data in the cell; those the caller may not see are listed as withheld. */
+  sources: SourceEntry[];
   panelStatistics: PanelStatistics[];
 }
 
@@ -32,7 +34,9 @@ export interface BenchmarkResult {
   peerGroup?: PeerGroupFilter;
   period: string;
   pooled: Distribution;
-  sources: (SourceSummary & { consistency: Consistency })[];
+  sources: SourceEntry[];
+  /** Custom peer groups: companies in the range that sit in units too small to show. */
+  withheldCompanies?: number;
   statistics?: {
     pooled: { median: number; iqr: number };
     panels: PanelStatistics[];
@@ -40,8 +44,9 @@ export interface BenchmarkResult {
 }
 
 /**
- * Resolves the query and returns the cell's per-source summaries with their pool. Cached under
- * the data version, so the hot path reads at most one KV entry and never scans observations.
+ * Resolves the query and returns the cell's per-source summaries with their pool, as the caller
+ * may see them. Cached under the data version and the caller's view, so the hot path reads at
+ * most one KV entry and never scans observations.
  */
 export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): Promise<BenchmarkCell> {
   const catalogue = await getCatalogue(ctx);
@@ -49,7 +54,14 @@ export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): 
   const revenueRange = resolveRevenueRange(catalogue, query);
   const sources = resolveSources(catalogue, query.sources);
   const sourceIds = sources.map((s) => s.id);
-  const key = `cell:${metric.key}:${revenueRange.key}:${query.period ?? "latest"}:${query.sources ? sourceIds.join(",") : "*"}`;
+  const disclosure = disclosureFor(ctx);
+  const key = cacheKey("cell", [
+    disclosure.audience,
+    metric.key,
+    revenueRange.key,
+    query.period ?? null,
+    query.sources ? sourceIds : null,
+  ]);
   const { value: cell } = await ctx.cache.getOrCompute(key, async () => {
     const period = query.period ?? (await latestPeriod(ctx.db, metric.key, revenueRange.key, sourceIds));
     const rows = period ? await loadCell(ctx.db, metric.key, revenueRange.key, period, sourceIds) : [];
@@ -63,13 +75,14 @@ export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): 
           ".",
       );
     }
-    return buildCell(metric, revenueRange, period, rows, sources);
+    return buildCell(disclosure, metric, revenueRange, period, rows, sources);
   });
-  assertPeerGroupSize(ctx, cell.pooled.n);
   return cell;
 }
 
+/** Only the sources the caller may see are pooled: a withheld one adds nothing, not even weight. */
 function buildCell(
+  disclosure: Disclosure,
   metric: Metric,
   revenueRange: RevenueRange,
   period: string,
@@ -77,11 +90,19 @@ function buildCell(
   sources: Source[],
 ): BenchmarkCell {
   const byId = new Map(sources.map((s) => [s.id, s]));
-  const summaries = rows.map((row) => toSourceSummary(byId.get(row.sourceId)!, row));
-  const panelStatistics = rows
-    .filter((row) => byId.get(row.sourceId)!.kind === "panel")
+  const summaries = rows.map((row) => ({ row, summary: toSourceSummary(byId.get(row.sourceId)!, row) }));
+  const { shown, withheld } = discloseSources(
+    disclosure,
+    summaries.map((s) => s.summary),
+  );
+  assertMayShowPool(
+    disclosure,
+    shown.reduce((n, s) => n + s.n, 0),
+  );
+  const panelStatistics = summaries
+    .filter(({ summary }) => summary.kind === "panel" && shown.includes(summary))
     .map(
-      (row): PanelStatistics => ({
+      ({ row }): PanelStatistics => ({
         sourceId: row.sourceId,
         n: row.n,
         outliersExcluded: row.outliersExcluded,
@@ -100,10 +121,8 @@ function buildCell(
     metric,
     revenueRange,
     period,
-    pooled: tracedSync("stats pool sources", { "stats.sources": summaries.length }, () =>
-      poolSources(summaries),
-    ),
-    sources: withConsistency(summaries),
+    pooled: tracedSync("stats pool sources", { "stats.sources": shown.length }, () => poolSources(shown)),
+    sources: sourceEntries(shown, withheld),
     panelStatistics,
   };
 }
@@ -123,6 +142,8 @@ export async function getBenchmarks(
     pooled: cell.pooled,
     sources: cell.sources,
   };
+  if ("withheldCompanies" in cell && cell.withheldCompanies > 0)
+    result.withheldCompanies = cell.withheldCompanies;
   if (query.includeStatistics) {
     result.statistics = {
       pooled: { median: cell.pooled.p50, iqr: cell.pooled.p75 - cell.pooled.p25 },

@@ -1,9 +1,7 @@
-import { isAdmin } from "../auth/roles";
 import type { PeerGroupFilter } from "../db/queries";
 import type { QuantileRow, Source, SourceKind } from "../domain/catalogue";
-import { ServiceError } from "../domain/errors";
 import { type FiveQuantiles, type Interval, type PoolMethod, poolSources } from "../stats";
-import type { ServiceContext } from "./context";
+import type { WithheldSource } from "./disclosure";
 
 /**
  * Addresses benchmark data: a metric, peers (an ARR band, an ARR figure that selects its band, or
@@ -49,9 +47,7 @@ export type DistributionMethod = PoolMethod | "panel_observations";
 export type Distribution = FiveQuantiles & { n: number; method: DistributionMethod };
 
 /** Marks each source against the pool of the others; two others are the least to judge by. */
-export function withConsistency<T extends SourceSummary>(
-  summaries: T[],
-): (T & { consistency: Consistency })[] {
+function withConsistency<T extends SourceSummary>(summaries: T[]): (T & { consistency: Consistency })[] {
   return summaries.map((source) => {
     const others = summaries.filter((other) => other !== source);
     if (others.length < 2) return { ...source, consistency: "unknown" };
@@ -76,20 +72,18 @@ export function toSourceSummary(source: Source, row: QuantileRow): SourceSummary
   };
 }
 
-/**
- * k-anonymity: statistics of fewer than `minPeerGroup` companies could identify them, so none
- * are shown to anyone but an admin.
- */
-export function mayShowPeerGroup(ctx: ServiceContext, n: number): boolean {
-  return n >= ctx.config.minPeerGroup || isAdmin(ctx.principal);
-}
+/** A source shown in a cell: its quantiles, and how they agree with the others shown. */
+export type ShownSource = SourceSummary & { consistency: Consistency };
 
-export function assertPeerGroupSize(ctx: ServiceContext, n: number, description?: string): void {
-  if (!mayShowPeerGroup(ctx, n)) {
-    throw new ServiceError(
-      "failed_precondition",
-      "peer-group-too-small",
-      `The peer group${description ? ` (${description})` : ""} has ${n} companies; at least ${ctx.config.minPeerGroup} are needed before statistics are shown.`,
-    );
-  }
+/** A source as a cell lists it: shown, or withheld. */
+export type SourceEntry = ShownSource | WithheldSource;
+
+export const isShown = (entry: SourceEntry): entry is ShownSource => !("withheld" in entry);
+
+/**
+ * The sources a response lists, by id: those shown with their consistency, judged among the
+ * shown ones only (a withheld source must not move another's verdict), and those withheld.
+ */
+export function sourceEntries(shown: SourceSummary[], withheld: WithheldSource[]): SourceEntry[] {
+  return [...withConsistency(shown), ...withheld].sort((a, b) => a.id.localeCompare(b.id));
 }

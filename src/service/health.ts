@@ -6,14 +6,15 @@ import type { ServiceContext } from "./context";
 interface Check {
   ok: boolean;
   latencyMs: number;
-  error?: string;
+  /** Only that it failed: a driver's message or an error's name can tell a caller about the deployment. */
+  error?: "unreachable";
 }
 
 export interface Readiness {
   status: "ready" | "unavailable";
   checks: { d1: Check; kv: Check };
-  /** Seconds since each source last loaded rows; null when it never has. */
-  sources: { id: string; active: boolean; lastUpdated: string | null; ageSeconds: number | null }[];
+  /** For an admin: seconds since each source last loaded rows (null when it never has). */
+  sources?: { id: string; active: boolean; lastUpdated: string | null; ageSeconds: number | null }[];
 }
 
 async function check(probe: () => Promise<unknown>): Promise<Check> {
@@ -21,28 +22,33 @@ async function check(probe: () => Promise<unknown>): Promise<Check> {
   try {
     await probe();
     return { ok: true, latencyMs: Date.now() - started };
-  } catch (error) {
-    // The kind of failure only: a driver's message can carry a query or a binding's details.
-    return {
-      ok: false,
-      latencyMs: Date.now() - started,
-      error: error instanceof Error ? error.name : "Error",
-    };
+  } catch {
+    return { ok: false, latencyMs: Date.now() - started, error: "unreachable" };
   }
 }
 
-/** Readiness: D1 and KV answer, and how fresh each source's data is. */
-export async function readiness(ctx: ServiceContext, now = Date.now()): Promise<Readiness> {
+/**
+ * Readiness: D1 and KV answer. The source ids and their freshness are an admin's to see, since
+ * the list of sources is: anyone else learns ready or not, and which dependency is down.
+ */
+export async function readiness(
+  ctx: ServiceContext,
+  detailed: boolean,
+  now = Date.now(),
+): Promise<Readiness> {
   const [d1, kv] = await Promise.all([check(() => ctx.db.get(sql`SELECT 1`)), check(() => ctx.cache.ping())]);
-  const sources = d1.ok
-    ? (await sourceStates(ctx, now)).map(({ id, active, lastUpdated, ageSeconds }) => ({
-        id,
-        active,
-        lastUpdated,
-        ageSeconds,
-      }))
-    : [];
-  return { status: d1.ok && kv.ok ? "ready" : "unavailable", checks: { d1, kv }, sources };
+  const report: Readiness = { status: d1.ok && kv.ok ? "ready" : "unavailable", checks: { d1, kv } };
+  if (detailed) {
+    report.sources = d1.ok
+      ? (await sourceStates(ctx, now)).map(({ id, active, lastUpdated, ageSeconds }) => ({
+          id,
+          active,
+          lastUpdated,
+          ageSeconds,
+        }))
+      : [];
+  }
+  return report;
 }
 
 export interface SourceState {

@@ -1,30 +1,38 @@
-import { latestPeriod, type PeerGroupFilter, peerGroupValues } from "../db/queries";
-import type { Metric } from "../domain/catalogue";
+import { cacheKey } from "../cache/versioned-cache";
+import { latestPeriod, type PeerGroupFilter, type PeerGroupRow, peerGroupRows } from "../db/queries";
+import { bandForArr, type Metric, type RevenueRange } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
-import { tracedSync } from "../observability/tracing/span";
-import { describe, fiveQuantiles, flagOutliers, medianInterval, sortAscending } from "../stats";
+import { describe, fiveQuantiles, medianInterval, sortAscending } from "../stats";
 import { getCatalogue, resolveMetric, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
 import {
-  assertPeerGroupSize,
+  assertMayShowPool,
+  disclosureFor,
+  releasedUnits,
+  type WithheldSource,
+  withheldSource,
+} from "./disclosure";
+import {
   type CellQuery,
-  type Consistency,
   type Distribution,
   type PanelStatistics,
+  type SourceEntry,
   type SourceSummary,
+  sourceEntries,
   toSourceSummary,
-  withConsistency,
 } from "./distribution";
 
 export interface PeerGroupAggregate {
   metric: Metric;
   peerGroup: PeerGroupFilter;
   period: string;
-  /** The peer group's values after outlier exclusion, ascending: ranking reads them directly. */
+  /** The peer group's values shown, ascending: ranking reads them directly. */
   values: number[];
   pooled: Distribution;
-  sources: (SourceSummary & { consistency: Consistency })[];
+  sources: SourceEntry[];
   panelStatistics: PanelStatistics[];
+  /** Companies of the group left out because they sit in units too small to show. */
+  withheldCompanies: number;
 }
 
 function describePeerGroup(filter: PeerGroupFilter): string {
@@ -48,10 +56,22 @@ function panelStatistics(sourceId: string, sorted: number[], outliersExcluded: n
   };
 }
 
+/** The whole bands a peer group reaches into: deciding what may be shown takes every company of each. */
+function bandSpan(ranges: readonly RevenueRange[], group: PeerGroupFilter): PeerGroupFilter {
+  const first = bandForArr(ranges, group.arrMin)!;
+  const arrMax = group.arrMax;
+  const last =
+    arrMax === null
+      ? undefined
+      : ranges.find((r) => r.minArr < arrMax && (r.maxArr === null || arrMax <= r.maxArr));
+  return { arrMin: first.minArr, arrMax: last ? last.maxArr : null, industry: null };
+}
+
 /**
  * A custom peer group: the panel companies of one period inside an ARR range (and industry).
- * One indexed range read on a cache miss; outliers are flagged within the group itself, since
- * the group, not the band, is the population being compared against.
+ * Outliers are those recompute flagged in each company's band, so that every request sees the
+ * same companies as kept; of those, the caller sees what service/disclosure.ts releases. One
+ * indexed range read on a cache miss, covering the bands the group reaches into.
  */
 export async function loadPeerGroup(
   ctx: ServiceContext,
@@ -69,41 +89,89 @@ export async function loadPeerGroup(
     );
   }
   const panelIds = panels.map((s) => s.id);
-  const key = `peers:${metric.key}:${peerGroup.arrMin}:${peerGroup.arrMax}:${peerGroup.industry}:${query.period ?? "latest"}:${panelIds.join(",")}`;
+  const disclosure = disclosureFor(ctx);
+  const key = cacheKey("peers", [
+    disclosure.audience,
+    metric.key,
+    peerGroup.arrMin,
+    peerGroup.arrMax,
+    peerGroup.industry,
+    query.period ?? null,
+    panelIds,
+  ]);
   const { value: aggregate } = await ctx.cache.getOrCompute(key, async (): Promise<PeerGroupAggregate> => {
     const period = query.period ?? (await latestPeriod(ctx.db, metric.key, null, panelIds));
     if (!period) {
       throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
     }
-    const rows = await peerGroupValues(ctx.db, metric.key, period, panelIds, peerGroup);
-    const flags = tracedSync("stats flag outliers", { "stats.observations": rows.length }, () =>
-      flagOutliers(
-        rows.map((r) => r.value),
-        metric.outlierMethod,
-      ),
+    const span = await peerGroupRows(
+      ctx.db,
+      metric.key,
+      period,
+      panelIds,
+      bandSpan(catalogue.revenueRanges, peerGroup),
     );
-    const kept = rows.filter((_, i) => !flags[i]);
-    const values = sortAscending(kept.map((r) => r.value));
-    // Small groups are refused before anything is computed or cached from them.
-    assertPeerGroupSize(ctx, values.length, `${describePeerGroup(peerGroup)}, ${period}`);
-    const bySource = panels.flatMap((source) => {
-      const sourceRows = rows.filter((r) => r.sourceId === source.id);
-      const sorted = sortAscending(kept.filter((r) => r.sourceId === source.id).map((r) => r.value));
-      if (sorted.length === 0) return [];
-      const summary = toSourceSummary(source, { n: sorted.length, ...fiveQuantiles(sorted) });
-      return [{ summary, statistics: panelStatistics(source.id, sorted, sourceRows.length - sorted.length) }];
-    });
+    const rows = span.map((row) => ({ ...row, bandKey: bandForArr(catalogue.revenueRanges, row.arr)!.key }));
+    const inGroup = rows.filter((row) => inside(peerGroup, row));
+    const kept = inGroup.filter((row) => !row.isOutlier);
+    const where = `${describePeerGroup(peerGroup)}, ${period}`;
+    if (kept.length === 0) {
+      throw new ServiceError(
+        "not_found",
+        "no-data",
+        `No panel companies for ${metric.key} in the peer group (${where}).`,
+      );
+    }
+    const released = releasedUnits(
+      disclosure,
+      rows.filter((row) => !row.isOutlier),
+    );
+    const mayShow = peerGroup.industry === null ? released.step : released.industry;
+    const shown = kept.filter(mayShow);
+    // Refused before anything is computed or cached from so few.
+    assertMayShowPool(disclosure, kept.length, where);
+    if (shown.length === 0) {
+      throw new ServiceError(
+        "failed_precondition",
+        "peer-group-too-small",
+        `The peer group (${where}) has ${kept.length} companies, but in ARR steps or industries too thin to show without giving some of them away; widen the range or drop the industry.`,
+      );
+    }
+    const summaries: SourceSummary[] = [];
+    const withheld: WithheldSource[] = [];
+    const statistics: PanelStatistics[] = [];
+    for (const source of panels) {
+      const keptOfSource = kept.filter((row) => row.sourceId === source.id);
+      if (keptOfSource.length === 0) continue;
+      const sorted = sortAscending(shown.filter((row) => row.sourceId === source.id).map((row) => row.value));
+      if (sorted.length === 0) {
+        withheld.push(withheldSource({ ...source, n: keptOfSource.length }));
+        continue;
+      }
+      const outliers = inGroup.filter((row) => row.sourceId === source.id && row.isOutlier).length;
+      summaries.push(toSourceSummary(source, { n: sorted.length, ...fiveQuantiles(sorted) }));
+      statistics.push(panelStatistics(source.id, sorted, outliers));
+    }
+    const values = sortAscending(shown.map((row) => row.value));
     return {
       metric,
       peerGroup,
       period,
       values,
       pooled: { n: values.length, ...fiveQuantiles(values), method: "panel_observations" },
-      sources: withConsistency(bySource.map((s) => s.summary)),
-      panelStatistics: bySource.map((s) => s.statistics),
+      sources: sourceEntries(summaries, withheld),
+      panelStatistics: statistics,
+      withheldCompanies: kept.length - shown.length,
     };
   });
-  // Checked again on a hit: the minimum may have been raised since the group was cached.
-  assertPeerGroupSize(ctx, aggregate.values.length, `${describePeerGroup(peerGroup)}, ${aggregate.period}`);
   return aggregate;
+}
+
+/** Whether a company of the bands read lies inside the group itself. */
+function inside(group: PeerGroupFilter, row: PeerGroupRow): boolean {
+  return (
+    row.arr >= group.arrMin &&
+    (group.arrMax === null || row.arr < group.arrMax) &&
+    (group.industry === null || row.industry === group.industry)
+  );
 }

@@ -16,7 +16,7 @@ import {
 import { loadBenchmarkCell } from "./benchmarks";
 import { getCatalogue, resolveMetric } from "./catalogue";
 import type { ServiceContext } from "./context";
-import type { CellQuery } from "./distribution";
+import { type CellQuery, isShown } from "./distribution";
 import { loadPeerGroup } from "./peer-groups";
 
 export type PeerQuantiles = FiveQuantiles & { n: number };
@@ -44,6 +44,8 @@ export interface RankingResult {
   gapToMedian: number;
   /** value − the top-quartile threshold (p75, or p25 when lower is better), in the metric's unit. */
   gapToTopQuartile: number;
+  /** Custom peer groups: companies in the range that sit in units too small to show. */
+  withheldCompanies?: number;
 }
 
 export function assertValueInRange(metric: Metric, value: number, field = "value"): void {
@@ -71,13 +73,15 @@ export async function rankValue(ctx: ServiceContext, query: RankingQuery): Promi
     return describeRank(metric, value, percentile, group.pooled, {
       peerGroup: group.peerGroup,
       period: group.period,
+      ...(group.withheldCompanies > 0 ? { withheldCompanies: group.withheldCompanies } : {}),
     });
   }
   const cell = await loadBenchmarkCell(ctx, query);
+  const shown = cell.sources.filter(isShown);
   const percentile = tracedSync(
     "stats pooled percentile",
-    { "stats.sources": cell.sources.length },
-    () => 100 * new PooledCdf(cell.sources).cdf(value),
+    { "stats.sources": shown.length },
+    () => 100 * new PooledCdf(shown).cdf(value),
   );
   return describeRank(metric, value, percentile, cell.pooled, {
     revenueRange: cell.revenueRange.key,
@@ -90,7 +94,7 @@ function describeRank(
   value: number,
   percentile: number,
   peers: PeerQuantiles,
-  where: { revenueRange?: string; peerGroup?: PeerGroupFilter; period: string },
+  where: Pick<RankingResult, "revenueRange" | "peerGroup" | "period" | "withheldCompanies">,
 ): RankingResult {
   const performance = performancePercentile(percentile, metric.direction);
   const interval = wilsonInterval(percentile / 100, peers.n);

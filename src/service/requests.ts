@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_MIN_N, SOURCE_FIELDS } from "../domain/catalogue";
+import { DEFAULT_MIN_N, PEER_GROUP_BOUNDS, SOURCE_FIELDS } from "../domain/catalogue";
 import {
   FORBIDDEN_KEYS,
   hasUnsafeCharacters,
@@ -61,9 +61,24 @@ export const sourcesList = z
   .max(MAX_SOURCES, `at most ${MAX_SOURCES} sources`)
   .transform((ids) => [...new Set(ids)].sort());
 
+/** An ARR bound of a custom peer group: a point of the grid that service/disclosure.ts relies on. */
+const peerGroupBound = (what: string) =>
+  arrValue.refine((arr) => PEER_GROUP_BOUNDS.includes(arr), {
+    error: (issue) => {
+      const above = PEER_GROUP_BOUNDS.findIndex((bound) => bound > (issue.input as number));
+      const nearest =
+        above > 0 ? `the nearest are ${PEER_GROUP_BOUNDS[above - 1]} and ${PEER_GROUP_BOUNDS[above]}` : "";
+      return `${what} must be a point of the peer-group grid (0, then 1, 2, 3 and 5 times a power of ten from 100000)${nearest && `: ${nearest}`}`;
+    },
+  });
+
 /** A custom peer group: ARR in [arrMin, arrMax), optionally one industry. */
 export const peerGroup = z
-  .strictObject({ arrMin: arrValue, arrMax: arrValue.optional(), industry: industryKey.optional() })
+  .strictObject({
+    arrMin: peerGroupBound("arrMin"),
+    arrMax: peerGroupBound("arrMax").optional(),
+    industry: industryKey.optional(),
+  })
   .superRefine((value, ctx) => {
     if (value.arrMax !== undefined && value.arrMax <= value.arrMin) {
       ctx.addIssue({ code: "custom", path: ["arrMax"], message: "arrMax must be greater than arrMin" });

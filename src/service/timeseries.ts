@@ -6,7 +6,8 @@ import { tracedSync } from "../observability/tracing/span";
 import { mannKendall, olsFit, poolSources, theilSen } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
-import { type Distribution, mayShowPeerGroup } from "./distribution";
+import { disclosureFor, mayShow } from "./disclosure";
+import type { Distribution } from "./distribution";
 
 export interface TimeSeriesQuery {
   metric: string;
@@ -84,12 +85,20 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
       `No ${query.granularity === "year" ? "annual" : "quarterly"} data for ${metric.key} in the ${revenueRange.key} band in that range.`,
     );
   }
+  const disclosure = disclosureFor(ctx);
+  const kinds = new Map(sources.map((s) => [s.id, s.kind]));
   const points: TimeSeriesPoint[] = [];
   const suppressedPeriods: string[] = [];
   for (const [period, cell] of byPeriod) {
-    const { method: _, ...pooled } = poolSources(cell);
-    if (!mayShowPeerGroup(ctx, pooled.n)) suppressedPeriods.push(period);
-    else points.push({ period, ...pooled });
+    // Each period as its cell would be answered: only the sources the caller may see are pooled.
+    const shown = cell.filter((row) => mayShow(disclosure, { kind: kinds.get(row.sourceId)!, n: row.n }));
+    const n = shown.reduce((total, row) => total + row.n, 0);
+    if (shown.length === 0 || !mayShow(disclosure, { kind: "pool", n })) {
+      suppressedPeriods.push(period);
+      continue;
+    }
+    const { method: _, ...pooled } = poolSources(shown);
+    points.push({ period, ...pooled });
   }
   const { key, name, unit, direction } = metric;
   const result: TimeSeriesResult = {
@@ -101,7 +110,7 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
     trend: null,
   };
   if (suppressedPeriods.length > 0) {
-    result.suppressionReason = `k-anonymity: each of these periods pools fewer than ${ctx.config.minPeerGroup} companies`;
+    result.suppressionReason = `k-anonymity: in each of these periods the sources that may be shown pool fewer than ${disclosure.minCompanies} companies`;
   }
   if (points.length < MIN_TREND_POINTS) {
     result.trendReason = `A trend needs at least ${MIN_TREND_POINTS} periods with data; there ${points.length === 1 ? "is 1" : `are ${points.length}`}.`;

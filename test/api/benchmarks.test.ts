@@ -1,5 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BenchmarkResult } from "../../src/service/benchmarks";
+import { isShown } from "../../src/service/distribution";
 import { poolSources } from "../../src/stats";
 import { tokenFor } from "../helpers/auth";
 import {
@@ -139,13 +140,14 @@ describe("GET /api/v1/benchmarks", () => {
     const body = (await (
       await call("/api/v1/benchmarks?metric=grr&revenueRange=1M-5M&period=2024")
     ).json()) as BenchmarkResult;
-    expect(body.sources.map((s) => [s.id, s.consistency])).toEqual([
+    const sources = body.sources.filter(isShown);
+    expect(sources.map((s) => [s.id, s.consistency])).toEqual([
       ["alpha", "consistent"],
       ["beta", "consistent"],
       ["gamma", "outlier"],
     ]);
     // The reasons, from the pools of the other two sources.
-    const [alpha, beta, gamma] = body.sources;
+    const [alpha, beta, gamma] = sources;
     const withoutGamma = poolSources([alpha!, beta!]);
     expect(gamma!.p50).toBeLessThan(withoutGamma.p10);
     const withoutAlpha = poolSources([beta!, gamma!]);

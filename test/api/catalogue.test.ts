@@ -58,7 +58,22 @@ describe("catalogue endpoints", () => {
         { key: "20M-50M", minArr: 20_000_000, maxArr: 50_000_000 },
         { key: "50M+", minArr: 50_000_000, maxArr: null },
       ],
+      // 0, then 1, 2, 3 and 5 times each power of ten from 100k, up to a trillion.
+      peerGroupBounds: [
+        0,
+        ...[1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11].flatMap((decade) =>
+          [1, 2, 3, 5].map((step) => step * decade),
+        ),
+        1e12,
+      ],
     });
+    const { peerGroupBounds } = (await (await call("/api/v1/revenue-ranges")).json()) as {
+      peerGroupBounds: number[];
+    };
+    expect(peerGroupBounds.slice(0, 10)).toEqual([
+      0, 100_000, 200_000, 300_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000,
+    ]);
+    expect(peerGroupBounds).toHaveLength(30);
   });
 
   it("GET /api/v1/sources shows freshness and rejected-row counts", async () => {

@@ -2,6 +2,7 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { BenchmarkResult } from "../../src/service/benchmarks";
 import type { RankingResult } from "../../src/service/ranking";
 import { percentileRank, wilsonInterval } from "../../src/stats";
+import { tokenFor } from "../helpers/auth";
 import { TEST_OBSERVATIONS, TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { call, clearMemoryCache, postJson, seed } from "../helpers/seed";
 
@@ -68,12 +69,18 @@ describe("custom peer groups", () => {
     expect(body.statistics).toBeUndefined();
   });
 
-  it("an open upper bound includes the largest companies", async () => {
-    const body = (await (
-      await call("/api/v1/benchmarks?metric=ndr&arrMin=1000000&industry=fintech&period=2024")
+  it("an open upper bound includes the largest companies, each shown only in a unit of k", async () => {
+    const path = "/api/v1/benchmarks?metric=ndr&arrMin=1000000&industry=fintech&period=2024";
+    const admin = (await (
+      await call(path, { headers: { Authorization: `Bearer ${await tokenFor("admin")}` } })
     ).json()) as BenchmarkResult;
-    expect(body.peerGroup).toEqual({ arrMin: 1_000_000, arrMax: null, industry: "fintech" });
-    expect(body.pooled.n).toBe(21);
+    expect(admin.peerGroup).toEqual({ arrMin: 1_000_000, arrMax: null, industry: "fintech" });
+    expect(admin.pooled.n).toBe(21);
+    expect(admin.withheldCompanies).toBeUndefined();
+    // fin_big is the only company of its band: the group minus [1M, 3M) would be its value.
+    const analyst = (await (await call(path)).json()) as BenchmarkResult;
+    expect(analyst.pooled).toMatchObject({ n: 20, p50: 109.5 });
+    expect(analyst.withheldCompanies).toBe(1);
   });
 
   it("uses the latest panel period when none is given", async () => {
@@ -121,13 +128,39 @@ describe("custom peer groups", () => {
       "The peer group (ARR 1000000 to 3000000 in healthtech, 2024) has 3 companies; at least 5 are needed before statistics are shown.",
     );
     expect(JSON.stringify(body)).not.toMatch(/9[5-7]/);
-    const ranking = await postJson("/api/v1/benchmarks/ranking", {
-      metric: "ndr",
-      value: 96,
-      peers: { arrMin: 1_000_000, arrMax: 3_000_000, industry: "nobody" },
-      period: "2024",
+  });
+
+  it("refuses a group whose companies sit only in units too thin to show", async () => {
+    // devtools' 10 are withheld in [1M, 2M) so that its industries shown do not give healthtech away.
+    const response = await call(
+      "/api/v1/benchmarks?metric=ndr&arrMin=1000000&arrMax=2000000&industry=devtools&period=2024",
+    );
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({
+      type: "/problems/peer-group-too-small",
+      detail:
+        "The peer group (ARR 1000000 to 2000000 in devtools, 2024) has 10 companies, but in ARR steps or industries too thin to show without giving some of them away; widen the range or drop the industry.",
     });
-    expect(ranking.status).toBe(422);
+  });
+
+  it("answers an empty group with no-data, for every role", async () => {
+    for (const role of ["analyst", "admin"] as const) {
+      const ranking = await postJson(
+        "/api/v1/benchmarks/ranking",
+        {
+          metric: "ndr",
+          value: 96,
+          peers: { arrMin: 1_000_000, arrMax: 3_000_000, industry: "nobody" },
+          period: "2024",
+        },
+        { Authorization: `Bearer ${await tokenFor(role)}` },
+      );
+      expect([role, ranking.status, ((await ranking.json()) as { type: string }).type]).toEqual([
+        role,
+        404,
+        "/problems/no-data",
+      ]);
+    }
   });
 
   it("needs a panel among the sources", async () => {

@@ -131,7 +131,9 @@ describe("GET /api/v1/benchmarks/timeseries", () => {
     const body = await timeseries("metric=cac_payback&arr=6000000");
     expect(body.points).toEqual([]);
     expect(body.suppressedPeriods).toEqual(["2018"]);
-    expect(body.suppressionReason).toBe("k-anonymity: each of these periods pools fewer than 5 companies");
+    expect(body.suppressionReason).toBe(
+      "k-anonymity: in each of these periods the sources that may be shown pool fewer than 5 companies",
+    );
     expect(body.trend).toBeNull();
     expect(body.trendReason).toBe("A trend needs at least 3 periods with data; there are 0.");
   });

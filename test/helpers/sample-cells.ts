@@ -134,15 +134,22 @@ export const TEST_SUMMARIES: SummaryInput[] = [
 ];
 
 /**
- * Gamma's panel rows for ndr in 2024: 20 fintech companies with values 100…119, one fintech
- * outlier at 290, 10 devtools companies with values 80…89, and 3 healthtech companies.
+ * Gamma's panel rows for ndr in 2024: 20 fintech companies with values 100…119 (ARR 1.0M…2.9M),
+ * one fintech outlier at 290 (flagged, as the recompute of its band flags it), 10 devtools
+ * companies with values 80…89 (1.0M…1.9M), and 3 healthtech companies (1.5M).
+ *
+ * For k = 5 the grid step [1M, 2M) holds 23 kept companies (10 fintech, 10 devtools, 3
+ * healthtech) and [2M, 3M) 10 fintech: both steps may be shown. Within [1M, 2M) healthtech is
+ * too small, and all industries but one shown would give its 3 away, so devtools (the first of
+ * the two smallest) is withheld with it: fintech's 20 stay whole.
  */
 export const TEST_OBSERVATIONS: ObservationInput[] = [
   ...Array.from({ length: 20 }, (_, i) => panelRow(`fin_${i}`, 1_000_000 + i * 100_000, "fintech", 100 + i)),
-  panelRow("fin_outlier", 1_550_000, "fintech", 290),
+  { ...panelRow("fin_outlier", 1_550_000, "fintech", 290), isOutlier: true },
   ...Array.from({ length: 10 }, (_, i) => panelRow(`dev_${i}`, 1_000_000 + i * 100_000, "devtools", 80 + i)),
-  ...Array.from({ length: 3 }, (_, i) => panelRow(`health_${i}`, 2_000_000, "healthtech", 95 + i)),
-  // Outside the 1M–3M range, so never in those peer groups.
+  ...Array.from({ length: 3 }, (_, i) => panelRow(`health_${i}`, 1_500_000, "healthtech", 95 + i)),
+  // Outside the 1M–3M range, so never in those peer groups; alone in its band, so never shown to
+  // anyone but an admin.
   panelRow("fin_big", 40_000_000, "fintech", 125),
 ];
 

@@ -21,8 +21,28 @@ afterEach(() => {
 });
 
 describe("GET /ready", () => {
-  it("answers 200 when D1 and KV answer, with each source's freshness", async () => {
-    const response = await harness.fetchAnonymously("/ready");
+  it("answers anyone 200 when D1 and KV answer, naming no source", async () => {
+    for (const init of [undefined, { headers: { Authorization: `Bearer ${await tokenFor("analyst")}` } }]) {
+      const response = await harness.fetchAnonymously("/ready", init);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(Object.keys(body)).toEqual(["status", "checks"]);
+      expect(body).toMatchObject({ status: "ready", checks: { d1: { ok: true }, kv: { ok: true } } });
+    }
+    // A token that does not verify is no reason to fail a probe: it gets the public answer.
+    const forged = await harness.fetchAnonymously("/ready", {
+      headers: { Authorization: "Bearer not.a.token" },
+    });
+    expect([forged.status, Object.keys((await forged.json()) as object)]).toEqual([
+      200,
+      ["status", "checks"],
+    ]);
+  });
+
+  it("answers an admin with each source's freshness", async () => {
+    const response = await harness.fetchAnonymously("/ready", {
+      headers: { Authorization: `Bearer ${await tokenFor("admin")}` },
+    });
     expect(response.status).toBe(200);
     const body = (await response.json()) as {
       status: string;
@@ -58,10 +78,12 @@ describe("GET /ready", () => {
     });
     const response = await broken.fetchAnonymously("/ready");
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({
+    expect(await response.json()).toEqual({
       status: "unavailable",
-      checks: { d1: { ok: false, error: "Error" }, kv: { ok: true } },
-      sources: [],
+      checks: {
+        d1: { ok: false, latencyMs: expect.any(Number), error: "unreachable" },
+        kv: { ok: true, latencyMs: expect.any(Number) },
+      },
     });
     // The kind of failure only, never the driver's message.
     expect(JSON.stringify(await (await broken.fetchAnonymously("/ready")).json())).not.toContain(

@@ -1,6 +1,7 @@
 import { create, isFieldSet } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { PEER_GROUP_BOUNDS } from "../../src/domain/catalogue";
 import {
   CalculateRankingResponseSchema,
   CircuitState,
@@ -265,7 +266,7 @@ describe.each(TRANSPORTS)("over $name", (transport) => {
       expect(response.granularity).toBe(Granularity.QUARTER);
       expect(response.suppressedPeriods).toEqual(["2022-Q4"]);
       expect(response.suppressionReason).toBe(
-        "k-anonymity: each of these periods pools fewer than 5 companies",
+        "k-anonymity: in each of these periods the sources that may be shown pool fewer than 5 companies",
       );
       expect(response.points.map((p) => p.period)).toEqual(Object.keys(QUARTERLY_MEDIANS));
       expect(response.points[0]).toEqual(
@@ -404,6 +405,7 @@ describe.each(TRANSPORTS)("over $name", (transport) => {
             { key: "20M-50M", minArr: 20_000_000, maxArr: 50_000_000 },
             { key: "50M+", minArr: 50_000_000 },
           ],
+          peerGroupBounds: [...PEER_GROUP_BOUNDS],
         }),
       );
     });
