@@ -34,7 +34,7 @@ export function afterFailure(circuit: Circuit, now: number, policy: CircuitPolic
   const opens = circuit.circuitState !== "closed" || consecutiveFailures >= policy.failureThreshold;
   return opens
     ? { circuitState: "open", consecutiveFailures, circuitOpenedAt: new Date(now).toISOString() }
-    : { ...circuit, consecutiveFailures };
+    : { circuitState: circuit.circuitState, consecutiveFailures, circuitOpenedAt: circuit.circuitOpenedAt };
 }
 
 /** A successful attempt closes the circuit and forgets the failures. */

@@ -32,18 +32,29 @@ export async function toUniversalRequest(
     contextValues,
   };
   const reason = `could not parse the ${handler.method.name} request`;
+  const contentType = request.headers.get("Content-Type")?.split(";")[0]?.trim().toLowerCase() ?? "";
+  const grpcWeb = contentType.startsWith("application/grpc-web");
+  const query = new URL(request.url).searchParams;
+  // The router takes no compressed messages. connect-es says so with `unimplemented`, a 501: a
+  // client sending what the service does not take is the client's error, not the server's.
+  const compression =
+    request.method === "GET"
+      ? query.get("compression")
+      : request.headers.get(grpcWeb ? "Grpc-Encoding" : "Content-Encoding");
+  if (compression !== null && compression !== "" && compression.toLowerCase() !== "identity") {
+    const refusal = "compressed messages are not accepted; send the message uncompressed";
+    return { response: grpcWeb ? grpcWebError(refusal) : connectError(refusal) };
+  }
   if (request.method === "GET") {
     // A GET carries its message in the query, in either encoding and optionally base64: connect-es
     // answers a message it cannot decode there as `internal`, so each is checked here first.
-    const query = new URL(request.url).searchParams;
     const message = query.get("message") ?? "";
     const bytes = query.get("base64") === "1" ? decodeBase64(message) : new TextEncoder().encode(message);
     const encoding = query.get("encoding");
     const decodes =
       bytes !== null &&
       (encoding === "proto" ? parses(handler, bytes) : encoding !== "json" || parsesJson(handler, bytes));
-    // A compressed message is left to connect-es, which accepts no compression and says so.
-    if (!decodes && query.get("compression") === null) return { response: connectError(reason) };
+    if (!decodes) return { response: connectError(reason) };
     return { request: { ...base, body: chunks([]) } };
   }
   // An oversized body goes on as a stream: the handler stops reading at the limit and answers resource_exhausted.
@@ -51,9 +62,9 @@ export async function toUniversalRequest(
     return { request: { ...base, body: streamChunks(request.body) } };
   }
   const body = new Uint8Array(await request.arrayBuffer());
-  const contentType = request.headers.get("Content-Type")?.split(";")[0]?.trim().toLowerCase() ?? "";
-  const grpcWeb = contentType === "application/grpc-web" || contentType === "application/grpc-web+proto";
-  if (body.byteLength <= maxBytes + 5 && (contentType === "application/proto" || grpcWeb)) {
+  const grpcWebBinary =
+    contentType === "application/grpc-web" || contentType === "application/grpc-web+proto";
+  if (body.byteLength <= maxBytes + 5 && (contentType === "application/proto" || grpcWebBinary)) {
     const messages = grpcWeb ? envelopes(body)?.map((frame) => frame.data) : [body];
     if (!messages?.every((bytes) => parses(handler, bytes))) {
       return { response: grpcWeb ? grpcWebError(reason) : connectError(reason) };

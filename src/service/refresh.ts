@@ -160,12 +160,18 @@ const halfOpen = (circuit: Circuit, now: number): Circuit => ({
   circuitOpenedAt: new Date(now).toISOString(),
 });
 
-/** Stores the source's circuit after an attempt; a change of state gets a log line of its own. */
+/**
+ * Stores the source's circuit after an attempt, and nothing else of the source: the run may have
+ * moved its last run and freshness meanwhile. A change of state gets a log line of its own.
+ */
 async function saveCircuit(db: Database, before: Source, circuit: Circuit, lastError?: string) {
+  const { circuitState, consecutiveFailures, circuitOpenedAt } = circuit;
   await db
     .update(sources)
     .set({
-      ...circuit,
+      circuitState,
+      consecutiveFailures,
+      circuitOpenedAt,
       ...(lastError === undefined ? {} : { lastError, lastErrorAt: new Date().toISOString() }),
     })
     .where(eq(sources.id, before.id));
