@@ -18,14 +18,7 @@ export function anonymousCaller(request: Request): Principal {
  * A service without its auth settings answers 503 to everything, and says why in the log.
  */
 export async function authenticate(request: Request, setup: AuthSetup): Promise<Principal> {
-  if (!setup.ok) {
-    logEvent("error", "refusing requests: auth is not configured", { "labels.problems": setup.problems });
-    throw new ServiceError(
-      "unavailable",
-      "auth-not-configured",
-      `The service is not configured for authentication: ${setup.problems.join("; ")}.`,
-    );
-  }
+  if (!setup.ok) throw notConfigured(setup.problems);
   const url = new URL(request.url);
   if (TOKEN_PARAMETERS.some((name) => url.searchParams.has(name))) {
     throw unauthenticated("invalid_request", "send the token in the Authorization header, not in the url");
@@ -44,9 +37,19 @@ export async function authenticate(request: Request, setup: AuthSetup): Promise<
  */
 export async function identify(request: Request, setup: AuthSetup): Promise<Principal> {
   // Without its auth settings the service serves nothing, public routes included.
-  if (!setup.ok) return authenticate(request, setup);
+  if (!setup.ok) throw notConfigured(setup.problems);
   if (request.headers.get("Authorization") === null) return anonymousCaller(request);
   return authenticate(request, setup).catch(() => anonymousCaller(request));
+}
+
+/** The problems name settings, never their values, so the caller may read them too. */
+function notConfigured(problems: readonly string[]): ServiceError {
+  logEvent("error", "refusing requests: auth is not configured", { "labels.problems": problems });
+  return new ServiceError(
+    "unavailable",
+    "auth-not-configured",
+    `The service is not configured for authentication: ${problems.join("; ")}.`,
+  );
 }
 
 /** 401 for an anonymous caller who needs a token, 403 for a token whose role does not reach. */

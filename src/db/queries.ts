@@ -161,39 +161,72 @@ export interface PeerGroupFilter {
 
 export interface PeerGroupRow {
   sourceId: string;
+  bandKey: string;
   arr: number;
   industry: string | null;
   value: number;
   isOutlier: boolean;
 }
 
+/** What recompute last wrote for one panel source's band: the counts and mean it saw. */
+export interface BandSummary {
+  sourceId: string;
+  bandKey: string;
+  n: number;
+  outliersExcluded: number;
+  mean: number | null;
+}
+
 /**
  * Panel observations of one metric and period with ARR in [arrMin, arrMax), outliers flagged,
- * every industry: one range of a covering index, never a scan of the panel.
+ * every industry, with the summaries of the bands they sit in. One round trip: a range of a
+ * covering index, never a scan of the panel, and a read of the summaries' primary key.
  */
-export async function peerGroupRows(
+export async function peerGroupSpan(
   db: Database,
   metricKey: string,
   period: string,
   sourceIds: readonly string[],
   range: Omit<PeerGroupFilter, "industry">,
-): Promise<PeerGroupRow[]> {
-  return db
-    .select({
-      sourceId: observations.sourceId,
-      arr: observations.arr,
-      industry: observations.industry,
-      value: observations.value,
-      isOutlier: observations.isOutlier,
-    })
-    .from(observations)
-    .where(
-      and(
-        eq(observations.metricKey, metricKey),
-        eq(observations.period, period),
-        gte(observations.arr, range.arrMin),
-        range.arrMax === null ? undefined : lt(observations.arr, range.arrMax),
-        inArray(observations.sourceId, [...sourceIds]),
+  bandKeys: readonly string[],
+): Promise<{ observations: PeerGroupRow[]; bandSummaries: BandSummary[] }> {
+  const [rows, bandSummaries] = await db.batch([
+    db
+      .select({
+        sourceId: observations.sourceId,
+        bandKey: observations.bandKey,
+        arr: observations.arr,
+        industry: observations.industry,
+        value: observations.value,
+        isOutlier: observations.isOutlier,
+      })
+      .from(observations)
+      .where(
+        and(
+          eq(observations.metricKey, metricKey),
+          eq(observations.period, period),
+          gte(observations.arr, range.arrMin),
+          range.arrMax === null ? undefined : lt(observations.arr, range.arrMax),
+          inArray(observations.sourceId, [...sourceIds]),
+        ),
       ),
-    );
+    db
+      .select({
+        sourceId: summaries.sourceId,
+        bandKey: summaries.bandKey,
+        n: summaries.n,
+        outliersExcluded: summaries.outliersExcluded,
+        mean: summaries.mean,
+      })
+      .from(summaries)
+      .where(
+        and(
+          eq(summaries.metricKey, metricKey),
+          inArray(summaries.bandKey, [...bandKeys]),
+          eq(summaries.period, period),
+          inArray(summaries.sourceId, [...sourceIds]),
+        ),
+      ),
+  ]);
+  return { observations: rows, bandSummaries };
 }

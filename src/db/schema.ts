@@ -149,8 +149,18 @@ export const observations = sqliteTable(
     primaryKey({ columns: [t.sourceId, t.metricKey, t.period, t.companyKey] }),
     index("observations_cell").on(t.metricKey, t.bandKey, t.period),
     // Custom peer groups read the ARR range of whole bands, every industry, as one range of a
-    // covering index: what they need comes from the index, never from a scan of the panel.
-    index("observations_peer").on(t.metricKey, t.period, t.arr, t.sourceId, t.industry, t.isOutlier, t.value),
+    // covering index: what they need comes from the index, never from a scan of the panel. The
+    // band is the one recompute flagged the row in, so it is read, not derived from ARR again.
+    index("observations_peer_span").on(
+      t.metricKey,
+      t.period,
+      t.arr,
+      t.sourceId,
+      t.bandKey,
+      t.industry,
+      t.isOutlier,
+      t.value,
+    ),
   ],
 );
 

@@ -116,18 +116,31 @@ export class CsvReader {
   }
 }
 
+/** Far more than any mapping reads: a wider header is a mis-delimited file or a hostile one. */
+const MAX_COLUMNS = 1000;
+
 /**
  * Two columns of one header would leave one of them unread, whichever came last winning: the
  * file is refused, naming the columns by position (never by their text).
  */
 function checkHeader(header: readonly string[]): void {
+  if (header.length > MAX_COLUMNS) {
+    throw invalidArgument([
+      {
+        field: "body",
+        message: `line 1: the header has ${header.length} columns; at most ${MAX_COLUMNS} are read`,
+      },
+    ]);
+  }
+  const firstColumn = new Map<string, number>();
   header.forEach((name, i) => {
-    const first = header.indexOf(name);
-    if (first < i) {
+    const first = firstColumn.get(name);
+    if (first !== undefined) {
       throw invalidArgument([
         { field: "body", message: `line 1: columns ${first + 1} and ${i + 1} have the same header` },
       ]);
     }
+    firstColumn.set(name, i);
   });
 }
 

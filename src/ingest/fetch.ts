@@ -39,14 +39,14 @@ export class FetchFailure extends Error {
   }
 }
 
-export const isTimeout = (error: unknown) =>
+const isTimeout = (error: unknown) =>
   error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
 
-export const timeoutFailure = (timeoutMs: number) =>
+const timeoutFailure = (timeoutMs: number) =>
   new FetchFailure("timeout", true, `no complete answer within ${timeoutMs} ms`);
 
 /** Redirects are followed by hand, each hop checked again, and no more than this many. */
-export const MAX_REDIRECTS = 3;
+const MAX_REDIRECTS = 3;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /**
@@ -96,8 +96,30 @@ export async function fetchSource(
       await response.body?.cancel();
       throw statusFailure(response.status);
     }
-    return response.body ?? new Blob([]).stream();
+    return categorizedBody(response.body ?? new Blob([]).stream(), timeoutMs);
   }
+}
+
+/**
+ * The body with its read errors put in categories too: the fetch's signal aborts the body, so
+ * a stall midway is the same timeout, and a connection lost midway is a network failure.
+ */
+function categorizedBody(body: ReadableStream<Uint8Array>, timeoutMs: number): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream({
+    async pull(controller) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        controller.error(isTimeout(error) ? timeoutFailure(timeoutMs) : new FetchFailure("network", true));
+        return;
+      }
+      if (chunk.done) controller.close();
+      else controller.enqueue(chunk.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
 }
 
 /** An HTTP status as its class; 5xx, 429 and 408 may pass on a later try. */

@@ -112,14 +112,22 @@ export async function* readRecords(
   };
   const stream = body.getReader();
   let size = 0;
+  // The file's first bytes, until there are two to tell gzip by: a chunk may hold one.
+  const head: number[] = [];
   try {
     for (;;) {
       const { done, value } = await stream.read();
       if (done) break;
-      if (size === 0 && value[0] === GZIP_MAGIC[0] && value[1] === GZIP_MAGIC[1]) {
-        throw invalidArgument([
-          { field: "body", message: "the file is gzip-compressed; send it with Content-Encoding: gzip" },
-        ]);
+      if (head.length < GZIP_MAGIC.length) {
+        head.push(...value.subarray(0, GZIP_MAGIC.length - head.length));
+        if (head.length === GZIP_MAGIC.length && head.every((byte, i) => byte === GZIP_MAGIC[i])) {
+          throw invalidArgument([
+            {
+              field: "body",
+              message: "the file is gzip-compressed, and its Content-Encoding does not say so",
+            },
+          ]);
+        }
       }
       size += value.byteLength;
       if (size > limitBytes) throw payloadTooLarge(limitBytes);

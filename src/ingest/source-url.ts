@@ -1,16 +1,22 @@
 /**
  * Which urls a source may be fetched from. The service fetches what an admin registers, from
  * inside whatever network it runs in, so a url must not name the service's own network: no
- * loopback, private, link-local, CGNAT, multicast, reserved or metadata address, in any
- * spelling. WHATWG URL parsing already folds every IPv4 spelling (2130706433, 0x7f000001,
- * 017700000001, 127.1, 0) into dotted decimal and IPv6 into hex groups, so each address is
- * judged in one form. Names are judged by their spelling and never resolved: the origins that
- * SOURCE_URL_ALLOW lists are the only way to reach a host that these rules would refuse.
+ * loopback, private, link-local, CGNAT, multicast, reserved or metadata address literal. WHATWG
+ * URL parsing already folds every IPv4 spelling (2130706433, 0x7f000001, 017700000001, 127.1,
+ * 0) into dotted decimal and IPv6 into hex groups, so each address is judged in one form. Names
+ * are judged by their spelling only (localhost, *.internal, one-label names): Workers cannot
+ * resolve a name before fetching it, so a public name that resolves to an internal address is
+ * the network's to refuse, not this check's. The origins SOURCE_URL_ALLOW lists are the only
+ * way to reach a host that these rules would refuse.
  */
 export interface SourceUrlPolicy {
   /** Origins admitted as they are, http included, such as a local feed server in development. */
   allowedOrigins: readonly string[];
-  /** The host the service itself answers on, when known: a source must not be the service. */
+  /**
+   * The host the service answered the request on: a source must not be the service. A queued
+   * refresh has no request; its url was judged with the host at registration, and each redirect
+   * is judged by the other rules.
+   */
   serviceHost?: string | undefined;
 }
 
@@ -18,11 +24,12 @@ export interface SourceUrlPolicy {
 export function sourceUrlProblem(text: string, policy: SourceUrlPolicy): string | null {
   if (!URL.canParse(text)) return "url is not a valid URL";
   const url = new URL(text);
-  if (policy.allowedOrigins.includes(url.origin)) return null;
-  if (url.protocol !== "https:") return "url must be https (SOURCE_URL_ALLOW admits other origins)";
+  // A secret in the url would be shown with the source and logged with every fetch of it.
   if (url.username !== "" || url.password !== "") {
     return "url must not carry a user or password; give the source a credential instead";
   }
+  if (policy.allowedOrigins.includes(url.origin)) return null;
+  if (url.protocol !== "https:") return "url must be https (SOURCE_URL_ALLOW admits other origins)";
   const host = url.hostname.replace(/\.+$/, "").toLowerCase();
   if (policy.serviceHost !== undefined && host === policy.serviceHost.replace(/\.+$/, "").toLowerCase()) {
     return "url names this service itself";
@@ -122,6 +129,8 @@ function isInternalIpv6(g: number[]): boolean {
   if (zeroUpTo(7) && g[7]! <= 1) return true;
   if (zeroUpTo(6)) return isInternalIpv4(embeddedV4(g[6]!, g[7]!));
   if (zeroUpTo(5) && g[5] === 0xffff) return isInternalIpv4(embeddedV4(g[6]!, g[7]!));
+  // SIIT's IPv4-translated form, ::ffff:0:a.b.c.d, reaches the IPv4 address too.
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) return isInternalIpv4(embeddedV4(g[6]!, g[7]!));
   // NAT64 (64:ff9b::/96) translates to the embedded IPv4 address; its local-use block is internal.
   if (g[0] === 0x64 && g[1] === 0xff9b) return g[2] !== 0 || isInternalIpv4(embeddedV4(g[6]!, g[7]!));
   // 6to4 (2002::/16) tunnels to the IPv4 address in its next 32 bits.

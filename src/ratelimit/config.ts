@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ServiceError } from "../domain/errors";
 import type { Env } from "../env";
+import { logEvent } from "../observability/log";
 
 /** Rate-limit tiers: anonymous callers, viewers and analysts ("user"), and admins. */
 export const TIERS = ["anonymous", "user", "admin"] as const;
@@ -21,10 +22,13 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
   admin: { rate: 5000, periodSeconds: 3600, burst: 6000 },
 };
 
-/** RATE_LIMITS is broken: the caller answers 503 rather than guess at limits. */
+/**
+ * RATE_LIMITS is broken: the caller answers 503 rather than guess at limits. What is wrong is
+ * the operator's to read in the log; a parser's message may quote the value itself.
+ */
 export class RateLimitConfigError extends ServiceError {
-  constructor(problem: string) {
-    super("unavailable", "rate-limits-invalid", `RATE_LIMITS is invalid: ${problem}.`);
+  constructor(readonly problem: string) {
+    super("unavailable", "rate-limits-invalid", "RATE_LIMITS is invalid; the service's log says why.");
     this.name = "RateLimitConfigError";
   }
 }
@@ -73,6 +77,11 @@ export function loadRateLimits(env: Pick<Env, "RATE_LIMITS">): RateLimits {
     }
     parsed = { source: env, outcome };
   }
-  if (parsed.outcome instanceof RateLimitConfigError) throw parsed.outcome;
+  if (parsed.outcome instanceof RateLimitConfigError) {
+    logEvent("error", "refusing requests: RATE_LIMITS is invalid", {
+      "labels.problem": parsed.outcome.problem,
+    });
+    throw parsed.outcome;
+  }
   return parsed.outcome;
 }

@@ -6,7 +6,14 @@ import { tracedSync } from "../observability/tracing/span";
 import { type PooledDistribution, poolSources } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
-import { assertMayShowPool, type Disclosure, discloseSources, disclosureFor } from "./disclosure";
+import {
+  assertMayShowPool,
+  companies,
+  type Disclosure,
+  discloseSources,
+  disclosureFor,
+  withheldSource,
+} from "./disclosure";
 import {
   type CellQuery,
   type Distribution,
@@ -97,7 +104,9 @@ function buildCell(
   );
   assertMayShowPool(
     disclosure,
-    shown.reduce((n, s) => n + s.n, 0),
+    companies(shown),
+    `${metric.key} in the ${revenueRange.key} band for ${period}`,
+    companies(withheld),
   );
   const panelStatistics = summaries
     .filter(({ summary }) => summary.kind === "panel" && shown.includes(summary))
@@ -122,7 +131,7 @@ function buildCell(
     revenueRange,
     period,
     pooled: tracedSync("stats pool sources", { "stats.sources": shown.length }, () => poolSources(shown)),
-    sources: sourceEntries(shown, withheld),
+    sources: sourceEntries(shown, withheld.map(withheldSource)),
     panelStatistics,
   };
 }

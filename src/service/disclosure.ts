@@ -1,12 +1,14 @@
 import { isAdmin } from "../auth/roles";
+import type { BandSummary } from "../db/queries";
 import { peerGroupStep, type SourceKind } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import type { ServiceContext } from "./context";
 
 /*
  * k-anonymity: what the caller may see. No figure that reaches anyone but an admin is computed
- * from fewer than k (MIN_PEER_GROUP) companies. Every response path asks `mayShow`; README
- * "Privacy" says what that withholds, and why overlapping requests cannot undo it.
+ * from fewer than k (MIN_PEER_GROUP) companies. A band's sources and pools pass `mayShow`; a
+ * custom peer group shows only `releasedUnits` of bands that `summarizedBands` finds settled.
+ * README "Privacy" says what that withholds, and why overlapping requests cannot undo it.
  */
 
 export interface Disclosure {
@@ -34,13 +36,23 @@ export function mayShow(disclosure: Disclosure, from: { kind: SourceKind | "pool
   return disclosure.exempt || from.kind === "survey" || from.n >= disclosure.minCompanies;
 }
 
-/** Refuses a distribution of `n` companies that may not be shown: 422 peer-group-too-small. */
-export function assertMayShowPool(disclosure: Disclosure, n: number, description?: string): void {
+/**
+ * Refuses a distribution of `n` companies that may not be shown: 422 peer-group-too-small.
+ * `subject` names it ("The peer group (…)"); `withheldCompanies` are those of the same cell
+ * already left out, in panels too small to show.
+ */
+export function assertMayShowPool(
+  disclosure: Disclosure,
+  n: number,
+  subject: string,
+  withheldCompanies = 0,
+): void {
   if (mayShow(disclosure, { kind: "pool", n })) return;
+  const withheld = withheldCompanies > 0 ? `, and ${withheldCompanies} more in panels too small to show` : "";
   throw new ServiceError(
     "failed_precondition",
     "peer-group-too-small",
-    `The peer group${description ? ` (${description})` : ""} has ${n} companies; at least ${disclosure.minCompanies} are needed before statistics are shown.`,
+    `${subject} has ${n} companies${withheld}; at least ${disclosure.minCompanies} are needed before statistics are shown.`,
   );
 }
 
@@ -54,18 +66,19 @@ export interface WithheldSource {
 }
 
 /** Splits a cell's sources into those that may be shown and those withheld. */
-export function discloseSources<T extends { id: string; name: string; kind: SourceKind; n: number }>(
+export function discloseSources<T extends { kind: SourceKind; n: number }>(
   disclosure: Disclosure,
   sources: readonly T[],
-): { shown: T[]; withheld: WithheldSource[] } {
+): { shown: T[]; withheld: T[] } {
   const shown: T[] = [];
-  const withheld: WithheldSource[] = [];
-  for (const source of sources) {
-    if (mayShow(disclosure, source)) shown.push(source);
-    else withheld.push(withheldSource(source));
-  }
+  const withheld: T[] = [];
+  for (const source of sources) (mayShow(disclosure, source) ? shown : withheld).push(source);
   return { shown, withheld };
 }
+
+/** The companies of a cell's sources, added up. */
+export const companies = (sources: readonly { n: number }[]) =>
+  sources.reduce((n, source) => n + source.n, 0);
 
 export const withheldSource = ({ id, name, kind, n }: Omit<WithheldSource, "withheld">): WithheldSource => ({
   id,
@@ -76,11 +89,54 @@ export const withheldSource = ({ id, name, kind, n }: Omit<WithheldSource, "with
 });
 
 /** A panel observation as custom peer groups read it: kept ones only (outliers are never shown). */
-export interface PeerObservation {
+interface PeerObservation {
   sourceId: string;
   bandKey: string;
   arr: number;
   industry: string | null;
+}
+
+/**
+ * Whether an observation's band is as recompute last summarized it. Between a load and the
+ * recompute of its cells, the live rows differ from the band's summary: a peer group covering
+ * the band, differenced against that summary, would give the new or changed companies away. So
+ * until the summary matches (the same companies kept and flagged, the same mean) the band is
+ * withheld from peer groups; admins see it live.
+ */
+export function summarizedBands<T extends PeerObservation & { value: number; isOutlier: boolean }>(
+  disclosure: Disclosure,
+  observations: readonly T[],
+  bandSummaries: readonly BandSummary[],
+): (observation: T) => boolean {
+  if (disclosure.exempt) return () => true;
+  const bandKey = (o: { sourceId: string; bandKey: string }) => `${o.sourceId}\u0000${o.bandKey}`;
+  const summaryOf = new Map(bandSummaries.map((summary) => [bandKey(summary), summary]));
+  const matching = new Set<string>();
+  for (const [key, rows] of Map.groupBy(observations, bandKey)) {
+    const summary = summaryOf.get(key);
+    const kept = rows.filter((row) => !row.isOutlier).map((row) => row.value);
+    if (
+      summary &&
+      summary.mean !== null &&
+      summary.n === kept.length &&
+      summary.outliersExcluded === rows.length - kept.length &&
+      sameSum(kept, summary.mean * summary.n)
+    ) {
+      matching.add(key);
+    }
+  }
+  return (o) => matching.has(bandKey(o));
+}
+
+/** Whether values add up to `total`, to the rounding of summing them in another order. */
+function sameSum(values: readonly number[], total: number): boolean {
+  let sum = 0;
+  let magnitude = 0;
+  for (const value of values) {
+    sum += value;
+    magnitude += Math.abs(value);
+  }
+  return Math.abs(sum - total) <= 1e-9 * Math.max(1, magnitude);
 }
 
 /**

@@ -73,7 +73,7 @@ export function toSourceSummary(source: Source, row: QuantileRow): SourceSummary
 }
 
 /** A source shown in a cell: its quantiles, and how they agree with the others shown. */
-export type ShownSource = SourceSummary & { consistency: Consistency };
+type ShownSource = SourceSummary & { consistency: Consistency };
 
 /** A source as a cell lists it: shown, or withheld. */
 export type SourceEntry = ShownSource | WithheldSource;

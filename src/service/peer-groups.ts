@@ -1,6 +1,6 @@
 import { cacheKey } from "../cache/versioned-cache";
-import { latestPeriod, type PeerGroupFilter, type PeerGroupRow, peerGroupRows } from "../db/queries";
-import { bandForArr, type Metric, type RevenueRange } from "../domain/catalogue";
+import { latestPeriod, type PeerGroupFilter, type PeerGroupRow, peerGroupSpan } from "../db/queries";
+import type { Metric, RevenueRange } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { describe, fiveQuantiles, medianInterval, sortAscending } from "../stats";
 import { getCatalogue, resolveMetric, resolveSources } from "./catalogue";
@@ -9,6 +9,7 @@ import {
   assertMayShowPool,
   disclosureFor,
   releasedUnits,
+  summarizedBands,
   type WithheldSource,
   withheldSource,
 } from "./disclosure";
@@ -57,14 +58,13 @@ function panelStatistics(sourceId: string, sorted: number[], outliersExcluded: n
 }
 
 /** The whole bands a peer group reaches into: deciding what may be shown takes every company of each. */
-function bandSpan(ranges: readonly RevenueRange[], group: PeerGroupFilter): PeerGroupFilter {
-  const first = bandForArr(ranges, group.arrMin)!;
+function bandSpan(ranges: readonly RevenueRange[], group: PeerGroupFilter) {
   const arrMax = group.arrMax;
-  const last =
-    arrMax === null
-      ? undefined
-      : ranges.find((r) => r.minArr < arrMax && (r.maxArr === null || arrMax <= r.maxArr));
-  return { arrMin: first.minArr, arrMax: last ? last.maxArr : null, industry: null };
+  const bands = ranges.filter(
+    (r) => (r.maxArr === null || group.arrMin < r.maxArr) && (arrMax === null || r.minArr < arrMax),
+  );
+  const last = bands.at(-1)!;
+  return { arrMin: bands[0]!.minArr, arrMax: last.maxArr, bandKeys: bands.map((r) => r.key) };
 }
 
 /**
@@ -104,15 +104,16 @@ export async function loadPeerGroup(
     if (!period) {
       throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
     }
-    const span = await peerGroupRows(
+    const span = bandSpan(catalogue.revenueRanges, peerGroup);
+    const { observations, bandSummaries } = await peerGroupSpan(
       ctx.db,
       metric.key,
       period,
       panelIds,
-      bandSpan(catalogue.revenueRanges, peerGroup),
+      span,
+      span.bandKeys,
     );
-    const rows = span.map((row) => ({ ...row, bandKey: bandForArr(catalogue.revenueRanges, row.arr)!.key }));
-    const inGroup = rows.filter((row) => inside(peerGroup, row));
+    const inGroup = observations.filter((row) => inside(peerGroup, row));
     const kept = inGroup.filter((row) => !row.isOutlier);
     const where = `${describePeerGroup(peerGroup)}, ${period}`;
     if (kept.length === 0) {
@@ -122,19 +123,23 @@ export async function loadPeerGroup(
         `No panel companies for ${metric.key} in the peer group (${where}).`,
       );
     }
-    const released = releasedUnits(
-      disclosure,
-      rows.filter((row) => !row.isOutlier),
-    );
-    const mayShow = peerGroup.industry === null ? released.step : released.industry;
-    const shown = kept.filter(mayShow);
     // Refused before anything is computed or cached from so few.
-    assertMayShowPool(disclosure, kept.length, where);
+    assertMayShowPool(disclosure, kept.length, `The peer group (${where})`);
+    const summarized = summarizedBands(disclosure, observations, bandSummaries);
+    const units = releasedUnits(
+      disclosure,
+      observations.filter((row) => !row.isOutlier && summarized(row)),
+    );
+    const inUnit = peerGroup.industry === null ? units.step : units.industry;
+    const shown = kept.filter((row) => summarized(row) && inUnit(row));
     if (shown.length === 0) {
+      const why = kept.some((row) => !summarized(row))
+        ? "some in bands still being recomputed after a load; retry shortly"
+        : "in ARR steps or industries too thin to show without giving some of them away; widen the range or drop the industry";
       throw new ServiceError(
         "failed_precondition",
         "peer-group-too-small",
-        `The peer group (${where}) has ${kept.length} companies, but in ARR steps or industries too thin to show without giving some of them away; widen the range or drop the industry.`,
+        `The peer group (${where}) has ${kept.length} companies, but ${why}.`,
       );
     }
     const summaries: SourceSummary[] = [];

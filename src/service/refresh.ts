@@ -13,7 +13,7 @@ import {
   trialAfter,
 } from "../domain/circuit";
 import { ServiceError } from "../domain/errors";
-import { FetchFailure, fetchSource, isTimeout, timeoutFailure } from "../ingest/fetch";
+import { FetchFailure, fetchSource } from "../ingest/fetch";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
 import type { IngestMessage } from "../jobs/messages";
@@ -276,8 +276,7 @@ export async function refreshSource(
     await saveCircuit(db, source, afterFailure(source, now, circuitPolicy(ctx)), "every row was rejected");
     return { action: "ack" };
   } catch (error) {
-    // The fetch's signal also aborts its body: a stall midway is the same timeout.
-    failure = isTimeout(error) ? timeoutFailure(config.fetchTimeoutMs) : error;
+    failure = error;
   }
 
   const reason = failureReason(failure);

@@ -6,7 +6,7 @@ import { tracedSync } from "../observability/tracing/span";
 import { mannKendall, olsFit, poolSources, theilSen } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
-import { disclosureFor, mayShow } from "./disclosure";
+import { companies, discloseSources, disclosureFor, mayShow } from "./disclosure";
 import type { Distribution } from "./distribution";
 
 export interface TimeSeriesQuery {
@@ -91,9 +91,11 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
   const suppressedPeriods: string[] = [];
   for (const [period, cell] of byPeriod) {
     // Each period as its cell would be answered: only the sources the caller may see are pooled.
-    const shown = cell.filter((row) => mayShow(disclosure, { kind: kinds.get(row.sourceId)!, n: row.n }));
-    const n = shown.reduce((total, row) => total + row.n, 0);
-    if (shown.length === 0 || !mayShow(disclosure, { kind: "pool", n })) {
+    const { shown } = discloseSources(
+      disclosure,
+      cell.map((row) => ({ ...row, kind: kinds.get(row.sourceId)! })),
+    );
+    if (!mayShow(disclosure, { kind: "pool", n: companies(shown) })) {
       suppressedPeriods.push(period);
       continue;
     }

@@ -156,9 +156,9 @@ describe("GET /api/v1/benchmarks", () => {
   });
 
   it("answers 404 with a reason when the cell has no data", async () => {
-    const body = await problem(await call("/api/v1/benchmarks?metric=ndr&revenueRange=1M-5M"), 404);
+    const body = await problem(await call("/api/v1/benchmarks?metric=ndr&revenueRange=5M-20M"), 404);
     expect(body.type).toBe("/problems/no-data");
-    expect(body.detail).toBe("No benchmark data for ndr in the 1M-5M band.");
+    expect(body.detail).toBe("No benchmark data for ndr in the 5M-20M band.");
     const byPeriod = await problem(
       await call("/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M&period=2019"),
       404,

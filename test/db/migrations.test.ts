@@ -28,7 +28,7 @@ describe("migrations", () => {
     expect(await names("index")).toEqual([
       "ingestion_runs_source",
       "observations_cell",
-      "observations_peer",
+      "observations_peer_span",
       "rejected_rows_run",
       "rejected_rows_source",
       "summaries_latest_period",
@@ -73,7 +73,9 @@ describe("migrations", () => {
       const { results } = await env.DB.prepare(
         `EXPLAIN QUERY PLAN SELECT source_id, arr, industry, value, is_outlier FROM observations WHERE metric_key = 'ndr' AND period = '2024' AND arr >= 1 ${upper} AND source_id IN ('a', 'b')`,
       ).all<{ detail: string }>();
-      expect(results.map((r) => r.detail).join(" ")).toMatch(/USING COVERING INDEX observations_peer \(/);
+      expect(results.map((r) => r.detail).join(" ")).toMatch(
+        /USING COVERING INDEX observations_peer_span \(/,
+      );
     }
   });
 

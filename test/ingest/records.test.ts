@@ -112,6 +112,20 @@ describe("readCsv", () => {
     });
   });
 
+  it("reads a header of 1,000 columns and refuses one of 1,001, which no mapping needs", async () => {
+    const columns = (count: number) => Array.from({ length: count }, (_, i) => `c${i}`);
+    const [record] = readCsv(`${columns(1000).join(",")}\n${columns(1000).join(",")}\n`);
+    expect([Object.keys(record!.fields).length, record!.fields.c999, record!.problem]).toEqual([
+      1000,
+      "c999",
+      undefined,
+    ]);
+    const error = await failure(Promise.resolve().then(() => readCsv(`${columns(1001).join(",")}\n`)));
+    expect(describeError(error).fields).toEqual([
+      { field: "body", message: "line 1: the header has 1001 columns; at most 1000 are read" },
+    ]);
+  });
+
   it("reads a header such as __proto__ as a field of its own, never as the record's prototype", () => {
     const [record] = readCsv("__proto__,constructor\n1,2\n");
     expect(Object.getPrototypeOf(record!.fields)).toBeNull();
@@ -233,6 +247,24 @@ describe("readRecords (CSV)", () => {
     expect(await collect([Uint8Array.of(0xef, 0xbb, 0xbf), bytes("a,b\n1,2\n")], "csv")).toEqual([
       { line: 2, fields: { a: "1", b: "2" } },
     ]);
+  });
+
+  it("names a gzip file sent without saying so, whichever chunk its second byte arrives in", async () => {
+    const gzip = new Uint8Array(
+      await new Response(
+        new Blob([bytes("a,b\n1,2\n")]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).arrayBuffer(),
+    );
+    for (const chunks of [
+      [gzip],
+      [gzip.slice(0, 1), gzip.slice(1)],
+      [new Uint8Array(0), gzip.slice(0, 1), gzip.slice(1)],
+    ]) {
+      const error = await failure(collect(chunks, "csv"));
+      expect(describeError(error).fields).toEqual([
+        { field: "body", message: "the file is gzip-compressed, and its Content-Encoding does not say so" },
+      ]);
+    }
   });
 
   it("reads an empty body as no records", async () => {

@@ -416,6 +416,31 @@ describe("the ingest consumer", () => {
     expect(await stagedChunkCount()).toBe(0);
   });
 
+  it("retries a body cut off midway as a network failure, keeping nothing of it", async () => {
+    const { id, url } = await panelSource();
+    feeds.set(
+      url,
+      () =>
+        new Response(
+          new ReadableStream({
+            pull(controller) {
+              controller.enqueue(new TextEncoder().encode(`${HEADER}\nfirm_00,ndr,2024,2000000,100\n`));
+              controller.error(new TypeError("Network connection lost."));
+            },
+          }),
+        ),
+    );
+    const message = await refreshMessage(id);
+    const result = await harness.deliver(QUEUES.ingest, [message]);
+    expect(result.retryMessages).toEqual([{ msgId: expect.any(String) }]);
+    expect((await run(message.runId)).error).toBe(
+      "attempt 1 failed: network: the connection failed; retrying in 30 s",
+    );
+    expect((await source(id)).lastError).toBe("network: the connection failed");
+    expect(await count("observations", id)).toBe(0);
+    expect(await stagedChunkCount()).toBe(0);
+  });
+
   it("fails garbage without retrying: a CSV of nonsense and a JSON that does not parse", async () => {
     const csvFeed = await panelSource();
     feeds.set(csvFeed.url, ok("<html><body>Service Unavailable</body></html>\n\u0000\u0001\u0002"));

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Env } from "../../src/env";
 import {
   DEFAULT_RATE_LIMITS,
@@ -36,7 +36,9 @@ describe("RATE_LIMITS", () => {
     const configError = error as RateLimitConfigError;
     expect(configError.kind).toBe("unavailable");
     expect(configError.reason).toBe("rate-limits-invalid");
-    expect(configError.message).toMatch(/^RATE_LIMITS is invalid: not JSON \(.+\)\.$/);
+    // The caller reads that it is broken; the parser's words, which quote the value, go to the log.
+    expect(configError.message).toBe("RATE_LIMITS is invalid; the service's log says why.");
+    expect(configError.problem).toMatch(/^not JSON \(.+\)$/);
   });
 
   it("names every field that breaks the schema, including unknown tiers and fields", () => {
@@ -44,18 +46,18 @@ describe("RATE_LIMITS", () => {
       parseRateLimits(JSON.stringify({ user: { burst: 0, rate: 1.5 }, admn: {}, admin: { period: 60 } })),
     );
     expect(error).toBeInstanceOf(RateLimitConfigError);
-    expect((error as Error).message).toBe(
-      'RATE_LIMITS is invalid: user.rate: Invalid input: expected int, received number; user.burst: Too small: expected number to be >0; admin: Unrecognized key: "period"; Unrecognized key: "admn".',
+    expect((error as RateLimitConfigError).problem).toBe(
+      'user.rate: Invalid input: expected int, received number; user.burst: Too small: expected number to be >0; admin: Unrecognized key: "period"; Unrecognized key: "admn"',
     );
   });
 
   it("rejects JSON that is not an object", () => {
-    expect(() => parseRateLimits("[]")).toThrow(
-      new RateLimitConfigError("Invalid input: expected object, received array"),
-    );
-    expect(() => parseRateLimits("null")).toThrow(
-      new RateLimitConfigError("Invalid input: expected object, received null"),
-    );
+    expect(captureError(() => parseRateLimits("[]"))).toMatchObject({
+      problem: "Invalid input: expected object, received array",
+    });
+    expect(captureError(() => parseRateLimits("null"))).toMatchObject({
+      problem: "Invalid input: expected object, received null",
+    });
   });
 
   it("parses once per env object, and keeps failing for a broken one", () => {
@@ -64,9 +66,19 @@ describe("RATE_LIMITS", () => {
     expect(first.user).toEqual({ rate: 1000, periodSeconds: 3600, burst: 5 });
     expect(loadRateLimits(env)).toBe(first);
 
-    const broken = { RATE_LIMITS: "not json" };
+    const broken = { RATE_LIMITS: "[1]" };
+    const errors = vi.spyOn(console, "error").mockImplementation(() => {});
     expect(() => loadRateLimits(broken)).toThrow(RateLimitConfigError);
     expect(() => loadRateLimits(broken)).toThrow(RateLimitConfigError);
+    // Each refusal is logged with what is wrong, for the operator.
+    expect(errors.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+      expect.objectContaining({
+        message: "refusing requests: RATE_LIMITS is invalid",
+        "labels.problem": "Invalid input: expected object, received array",
+      }),
+      expect.objectContaining({ message: "refusing requests: RATE_LIMITS is invalid" }),
+    ]);
+    errors.mockRestore();
     expect(loadRateLimits({})).toEqual(DEFAULT_RATE_LIMITS);
   });
 });

@@ -349,7 +349,8 @@ describe.each(TRANSPORTS)("over $name", (transport) => {
         type: "/problems/peer-group-too-small",
         title: "Request cannot be served",
         status: 422,
-        detail: "The peer group has 4 companies; at least 5 are needed before statistics are shown.",
+        detail:
+          "logo_churn in the 1M-5M band for 2024 has 4 companies; at least 5 are needed before statistics are shown.",
         errors: [],
       });
       expect(unknown).toMatchObject({

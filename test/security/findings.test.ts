@@ -65,6 +65,16 @@ describe("finding 1: k-anonymity was checked on the pooled n only", () => {
       expect(JSON.stringify(body)).not.toContain(figure);
   });
 
+  it("the panel alone is refused as a pool, the message counting the companies withheld", async () => {
+    const response = await as("viewer", harness, `/api/v1/benchmarks?${CELL}&sources=${SMALL_PANEL}`);
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({
+      type: "/problems/peer-group-too-small",
+      detail:
+        "ltv_cac in the 0-1M band for 1995 has 0 companies, and 3 more in panels too small to show; at least 5 are needed before statistics are shown.",
+    });
+  });
+
   it("an admin still sees the panel's figures", async () => {
     const body = (await (
       await as("admin", harness, `/api/v1/benchmarks?${CELL}&includeStatistics=true`)
@@ -126,6 +136,53 @@ describe("finding 1: k-anonymity was checked on the pooled n only", () => {
       period: "1995",
     });
     expect([ranked.peers?.n, ranked.withheldCompanies, ranked.percentile]).toEqual([6, 3, 50]);
+  });
+
+  it("a peer group withholds a band between a load and its recompute, so it cannot be differenced against the band's summary", async () => {
+    const panel = "qk-pending";
+    const row = (i: number, value: number) => `qp-${i},ltv_cac,1996,${500_000 + i * 50_000},${value}`;
+    const file = (...rows: string[]) => ["company_key,metric,period,arr,value", ...rows].join("\n");
+    const six = [1, 2, 3, 4, 5, 6].map((i) => row(i, i));
+    await registerSource(harness, panel, "panel");
+    expect((await upload(harness, panel, file(...six))).status).toBe(201);
+    const group = `/api/v1/benchmarks?metric=ltv_cac&period=1996&arrMin=0&arrMax=1000000&sources=${panel}`;
+    const band = `/api/v1/benchmarks?metric=ltv_cac&revenueRange=0-1M&period=1996&sources=${panel}`;
+    const pooled = async (role: "viewer" | "admin", path: string) => {
+      clearMemoryCache();
+      const response = await as(role, harness, path);
+      return {
+        status: response.status,
+        body: (await response.json()) as { pooled?: { n: number; p50: number }; detail?: string },
+      };
+    };
+    expect((await pooled("viewer", group)).body.pooled).toMatchObject({ n: 6, p50: 3.5 });
+
+    // A seventh company, loaded but not yet recomputed: the band still summarizes six.
+    const loaded = await as("admin", harness, `/api/v1/sources/${panel}/uploads`, {
+      method: "POST",
+      headers: { "Content-Type": "text/csv" },
+      body: file(...six, row(7, 7)),
+    });
+    expect(loaded.status).toBe(201);
+    expect((await pooled("viewer", band)).body.pooled).toMatchObject({ n: 6, p50: 3.5 });
+    const pending = await pooled("viewer", group);
+    expect(pending.status).toBe(422);
+    expect(pending.body.detail).toBe(
+      "The peer group (ARR 0 to 1000000, 1996) has 7 companies, but some in bands still being recomputed after a load; retry shortly.",
+    );
+    expect((await pooled("admin", group)).body.pooled).toMatchObject({ n: 7, p50: 4 });
+    await harness.drainRecompute();
+    expect((await pooled("viewer", group)).body.pooled).toMatchObject({ n: 7, p50: 4 });
+
+    // A changed value, same companies: the band's mean no longer matches until recompute.
+    await as("admin", harness, `/api/v1/sources/${panel}/uploads`, {
+      method: "POST",
+      headers: { "Content-Type": "text/csv" },
+      body: file(...six.slice(0, 3), row(4, 4.5), ...six.slice(4), row(7, 7)),
+    });
+    expect((await pooled("viewer", group)).status).toBe(422);
+    await harness.drainRecompute();
+    expect((await pooled("viewer", group)).body.pooled).toMatchObject({ n: 7, p50: 4.5 });
   });
 });
 
@@ -670,7 +727,7 @@ describe("finding 9: misleading reasons", () => {
     expect([encoded.status, ((await encoded.json()) as { accepted: number }).accepted]).toEqual([201, 1]);
     expect(await problemOf(await post({}, gzipped))).toEqual([
       400,
-      [{ field: "body", message: "the file is gzip-compressed; send it with Content-Encoding: gzip" }],
+      [{ field: "body", message: "the file is gzip-compressed, and its Content-Encoding does not say so" }],
     ]);
     expect(await problemOf(await post({ "Content-Encoding": "gzip" }, "not gzip at all"))).toEqual([
       400,

@@ -322,8 +322,8 @@ export const PeerQuantilesSchema: GenMessage<PeerQuantiles> = /*@__PURE__*/
 
 /**
  * One source's published (or panel-derived) quantiles for a cell. A source the caller may not see
- * (a panel with fewer than MIN_PEER_GROUP companies in the cell) carries only its id, name, kind,
- * n and withheld.
+ * (a panel with fewer than MIN_PEER_GROUP companies in the cell, or in a custom peer group one
+ * none of whose companies may be shown) carries only its id, name, kind, n and withheld.
  *
  * @generated from message benchmark.v1.SourceSummary
  */
@@ -711,7 +711,7 @@ export type GetBenchmarkDataResponse = Message<"benchmark.v1.GetBenchmarkDataRes
 
   /**
    * Custom peer groups: companies in the range left out because they sit in ARR steps or
-   * industries too thin to show; absent when none are.
+   * industries too thin to show, or in bands still being recomputed; absent when none are.
    *
    * @generated from field: optional int32 withheld_companies = 8;
    */
@@ -1271,7 +1271,7 @@ export type CalculateRankingResponse = Message<"benchmark.v1.CalculateRankingRes
 
   /**
    * Custom peer groups: companies in the range left out because they sit in ARR steps or
-   * industries too thin to show; absent when none are.
+   * industries too thin to show, or in bands still being recomputed; absent when none are.
    *
    * @generated from field: optional int32 withheld_companies = 14;
    */
