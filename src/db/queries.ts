@@ -179,7 +179,7 @@ export interface BandSummary {
 
 /**
  * Panel observations of one metric and period with ARR in [arrMin, arrMax), outliers flagged,
- * every industry, with the summaries of the bands they sit in. One round trip: a range of a
+ * every industry, with the summaries of `bandKeys`, the bands that range covers. One round trip: a range of a
  * covering index, never a scan of the panel, and a read of the summaries' primary key.
  */
 export async function peerGroupSpan(
@@ -187,8 +187,7 @@ export async function peerGroupSpan(
   metricKey: string,
   period: string,
   sourceIds: readonly string[],
-  range: Omit<PeerGroupFilter, "industry">,
-  bandKeys: readonly string[],
+  span: Omit<PeerGroupFilter, "industry"> & { bandKeys: readonly string[] },
 ): Promise<{ observations: PeerGroupRow[]; bandSummaries: BandSummary[] }> {
   const [rows, bandSummaries] = await db.batch([
     db
@@ -205,8 +204,8 @@ export async function peerGroupSpan(
         and(
           eq(observations.metricKey, metricKey),
           eq(observations.period, period),
-          gte(observations.arr, range.arrMin),
-          range.arrMax === null ? undefined : lt(observations.arr, range.arrMax),
+          gte(observations.arr, span.arrMin),
+          span.arrMax === null ? undefined : lt(observations.arr, span.arrMax),
           inArray(observations.sourceId, [...sourceIds]),
         ),
       ),
@@ -222,7 +221,7 @@ export async function peerGroupSpan(
       .where(
         and(
           eq(summaries.metricKey, metricKey),
-          inArray(summaries.bandKey, [...bandKeys]),
+          inArray(summaries.bandKey, [...span.bandKeys]),
           eq(summaries.period, period),
           inArray(summaries.sourceId, [...sourceIds]),
         ),

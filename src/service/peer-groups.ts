@@ -104,14 +104,12 @@ export async function loadPeerGroup(
     if (!period) {
       throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
     }
-    const span = bandSpan(catalogue.revenueRanges, peerGroup);
     const { observations, bandSummaries } = await peerGroupSpan(
       ctx.db,
       metric.key,
       period,
       panelIds,
-      span,
-      span.bandKeys,
+      bandSpan(catalogue.revenueRanges, peerGroup),
     );
     const inGroup = observations.filter((row) => inside(peerGroup, row));
     const kept = inGroup.filter((row) => !row.isOutlier);
