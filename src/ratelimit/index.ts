@@ -4,6 +4,7 @@ import { metrics } from "../observability/metrics/recorder";
 import { traced } from "../observability/tracing/span";
 import { loadRateLimits, type RateLimits, type Tier } from "./config";
 import { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
+import { LeaseHolder } from "./lease";
 import type { RateLimiter } from "./rate-limiter";
 
 export {
@@ -14,6 +15,7 @@ export {
   type Tier,
 } from "./config";
 export { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
+export { LeaseHolder } from "./lease";
 export { RateLimiter } from "./rate-limiter";
 
 /**
@@ -25,14 +27,24 @@ export function bucketFor(principal: Principal): { key: string; tier: Tier } {
   return { key: `user:${principal.subject}`, tier: principal.role === "admin" ? "admin" : "user" };
 }
 
-/** Spends one token from `key`'s bucket, one Durable Object per key. */
-export function takeToken(
+/** This isolate's leases: every request it serves spends from them. */
+const isolateLeases = new LeaseHolder();
+
+/**
+ * Spends one token of `key`'s bucket (one Durable Object per key) through `leases`, which call
+ * the object only when their lease for it is spent or expired.
+ */
+export async function takeToken(
   namespace: DurableObjectNamespace<RateLimiter>,
   key: string,
   tier: Tier,
   limits: RateLimits,
+  leases = isolateLeases,
 ): Promise<RateDecision> {
-  return namespace.getByName(key).take(tier, limits[tier]);
+  const callsBefore = leases.calls;
+  const decision = await leases.spend(() => namespace.getByName(key), key, tier, limits[tier]);
+  if (leases.calls !== callsBefore) metrics.count("rate_limiter_calls_total", { tier });
+  return decision;
 }
 
 /**

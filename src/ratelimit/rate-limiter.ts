@@ -1,15 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../env";
 import type { TierLimits } from "./config";
-import type { RateDecision } from "./decision";
-import { type Bucket, fullAt, take } from "./token-bucket";
+import { type Bucket, fullAt, type LeaseGrant, type LeaseRequest, withdraw } from "./token-bucket";
 
 /** How long a spend may live only in memory before it is written to storage. */
 export const PERSIST_DELAY_MS = 1000;
 
 /**
- * One principal's token bucket. The runtime delivers one call at a time and `take` never awaits
- * between reading and updating the bucket, so concurrent requests cannot spend the same token.
+ * One principal's token bucket, from which isolates lease tokens (./lease.ts). The runtime
+ * delivers one call at a time and `lease` never awaits between reading and updating the
+ * bucket, so two leases never hold the same token.
  *
  * The bucket lives in memory and is written to this object's SQLite storage behind the spends:
  * at once when it is created, then at most once per PERSIST_DELAY_MS. A write holds back the
@@ -31,20 +31,20 @@ export class RateLimiter extends DurableObject<Env> {
   private loaded = false;
   private writeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  /** Takes one token under `policy`'s limits; the caller's tier decides them on every call. */
-  async take(policy: string, limits: TierLimits): Promise<RateDecision> {
+  /** Grants a lease under the caller's tier's limits, which it sends on every call. */
+  async lease(limits: TierLimits, request: LeaseRequest): Promise<LeaseGrant> {
     const stored = this.current();
-    const { decision, bucket } = take(stored?.bucket, policy, limits, this.clock());
-    // A denial changes nothing: the bucket still refills from where it was.
-    if (!decision.allowed) return decision;
+    const { grant, bucket } = withdraw(stored?.bucket, limits, this.clock(), request);
+    // A refusal that gives nothing back changes nothing: the bucket still refills from where it was.
+    if (grant.granted === 0 && request.giveBack === undefined) return grant;
     this.memory = { bucket, fullAt: fullAt(bucket, limits) };
     if (stored) {
       this.writeSoon();
-      return decision;
+      return grant;
     }
     this.write();
     await this.ctx.storage.setAlarm(this.memory.fullAt);
-    return decision;
+    return grant;
   }
 
   override async alarm(): Promise<void> {

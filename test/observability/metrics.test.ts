@@ -54,6 +54,7 @@ describe("the exposition format", () => {
       "rpc_requests_total counter",
       "cache_requests_total counter",
       "rate_limited_total counter",
+      "rate_limiter_calls_total counter",
       "ingestion_rows_total counter",
       "ingestion_runs_total counter",
       "http_request_duration_seconds histogram",

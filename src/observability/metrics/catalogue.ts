@@ -32,6 +32,10 @@ export const COUNTERS = {
     help: "Requests refused by the rate limiter, by tier.",
     labels: ["tier"],
   },
+  rate_limiter_calls_total: {
+    help: "Calls to the rate limiter's Durable Objects, by tier: one per lease, not per request.",
+    labels: ["tier"],
+  },
   ingestion_rows_total: {
     help: "Rows of committed ingestion runs, by source and outcome (accepted or rejected).",
     labels: ["source", "outcome"],
