@@ -28,23 +28,22 @@ export function bucketFor(principal: Principal): { key: string; tier: Tier } {
 }
 
 /** This isolate's leases: every request it serves spends from them. */
-const isolateLeases = new LeaseHolder();
+const isolateLeases = new LeaseHolder(undefined, (tier) =>
+  metrics.count("rate_limiter_calls_total", { tier }),
+);
 
 /**
  * Spends one token of `key`'s bucket (one Durable Object per key) through `leases`, which call
  * the object only when their lease for it is spent or expired.
  */
-export async function takeToken(
+export function takeToken(
   namespace: DurableObjectNamespace<RateLimiter>,
   key: string,
   tier: Tier,
   limits: RateLimits,
   leases = isolateLeases,
 ): Promise<RateDecision> {
-  const callsBefore = leases.calls;
-  const decision = await leases.spend(() => namespace.getByName(key), key, tier, limits[tier]);
-  if (leases.calls !== callsBefore) metrics.count("rate_limiter_calls_total", { tier });
-  return decision;
+  return leases.spend(() => namespace.getByName(key), key, tier, limits[tier]);
 }
 
 /**

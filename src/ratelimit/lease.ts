@@ -42,10 +42,12 @@ interface Lease {
  */
 export class LeaseHolder {
   private readonly leases = new Map<string, Lease>();
-  /** Durable Object calls made, for the rate_limiter_calls_total metric and its tests. */
-  calls = 0;
 
-  constructor(private readonly clock: () => number = () => Date.now()) {}
+  /** `onCall` hears of each call to a bucket, by policy: the rate_limiter_calls_total metric. */
+  constructor(
+    private readonly clock: () => number = () => Date.now(),
+    private readonly onCall: (policy: string) => void = () => {},
+  ) {}
 
   async spend(
     bucket: () => DurableObjectStub<RateLimiter>,
@@ -66,7 +68,7 @@ export class LeaseHolder {
     const expired = lease.tokens > 0 && lease.hold !== undefined;
     const giveBack = expired ? { hold: lease.hold!, tokens: lease.tokens } : undefined;
     if (expired) lease.tokens = 0;
-    this.calls++;
+    this.onCall(policy);
     const grant: LeaseGrant = await bucket().lease(limits, { need: 1, extra, ...(giveBack && { giveBack }) });
     const now = this.clock();
     lease.bucketRemaining = grant.remaining;
