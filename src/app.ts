@@ -8,14 +8,13 @@ import { ingestionRoutes } from "./api/ingestion";
 import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
-import { anonymousCaller, authenticate, authorize, identify } from "./auth/authenticate";
-import { loadAuthSetup } from "./auth/config";
 import { isAdmin, type Principal } from "./auth/roles";
 import { presentsScrapeToken } from "./auth/scrape-token";
 import { type Env, loadConfig } from "./env";
 import { observeRequests } from "./observability/http";
 import { METRICS_PATH, serveMetrics } from "./observability/metrics/scrape";
-import { admit } from "./ratelimit";
+import { admitCaller, openServices } from "./pipeline/admission";
+import { BOOKMARK_HEADER } from "./pipeline/bookmark";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
 import { createServiceContext, type ServiceContext } from "./service/context";
 import { readiness } from "./service/health";
@@ -55,6 +54,7 @@ export function createApp() {
       "Authorization",
       "Content-Type",
       "If-None-Match",
+      "X-D1-Bookmark",
       "Connect-Protocol-Version",
       "Connect-Timeout-Ms",
       // gRPC-Web clients send their deadline here.
@@ -64,6 +64,7 @@ export function createApp() {
     ],
     exposeHeaders: [
       "ETag",
+      "X-D1-Bookmark",
       "RateLimit",
       "RateLimit-Policy",
       "Retry-After",
@@ -78,25 +79,19 @@ export function createApp() {
   app.use("/api/*", allowOrigins);
   app.use(`${RPC_PATH_PREFIX}*`, allowOrigins);
 
-  // Every REST request is authenticated and authorized first; RPC does the same in an interceptor,
-  // so that its failures carry Connect codes.
+  // Every REST request is admitted first (src/pipeline/admission.ts); RPC takes the same steps in
+  // connect-es's request gate, so that its refusals carry Connect codes.
   app.use("*", async (c, next) => {
     if (c.req.path.startsWith(RPC_PATH_PREFIX)) return next();
-    const setup = loadAuthSetup(c.env);
-    const access = restAccess(c.req.method, c.req.path);
     // A Prometheus server may scrape with its own secret token instead of an admin's JWT.
     const scraper =
       c.req.path === METRICS_PATH && (await presentsScrapeToken(c.req.raw, c.env.METRICS_SCRAPE_TOKEN));
-    // A liveness probe must not fail on whatever credentials it forwards: public routes only
-    // identify their caller, and paths with no route behind them are public too.
-    const principal = scraper
-      ? anonymousCaller(c.req.raw)
-      : access === "public"
-        ? await identify(c.req.raw, setup)
-        : await authenticate(c.req.raw, setup);
-    // Charged before authorization, so a caller cannot probe routes it may not use for free.
-    const rateLimit = await admit(c.env, principal);
-    if (setup.ok && !scraper) authorize(principal, access, setup.config.anonymous);
+    const { principal, rateLimit } = await admitCaller(
+      c.env,
+      c.req.raw,
+      restAccess(c.req.method, c.req.path),
+      scraper,
+    );
     c.set("principal", principal);
     await next();
     for (const [name, value] of Object.entries(rateLimit)) c.res.headers.set(name, value);
@@ -106,7 +101,11 @@ export function createApp() {
   app.get("/health", (c) => c.json({ status: "ok" }));
   // Readiness: D1 and KV answer; 503 when either does not. Each source's freshness for an admin only.
   app.get("/ready", async (c) => {
-    const services = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
+    const services = createServiceContext(
+      c.env,
+      (work) => c.executionCtx.waitUntil(work),
+      "first-unconstrained",
+    );
     const report = await readiness(services, isAdmin(c.var.principal));
     return c.json(report, report.status === "ready" ? 200 : 503);
   });
@@ -114,17 +113,18 @@ export function createApp() {
   // Prometheus exposition: the admin role or the scrape token (see above).
   app.get(METRICS_PATH, serveMetrics);
 
-  // One service context per request, for REST and RPC alike.
-  const provideServices: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const services = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
-    // REST callers are known by now; RPC's interceptor fills this in before any handler runs.
-    services.principal = c.var.principal;
-    services.serviceHost = new URL(c.req.url).hostname;
+  // One service context per REST request; RPC opens its own in its request gate.
+  app.use("/api/*", async (c, next) => {
+    const writes = c.req.method !== "GET" && restAccess(c.req.method, c.req.path) === "admin";
+    const services = openServices(c.env, c.req.raw, c.var.principal, writes, (work) =>
+      c.executionCtx.waitUntil(work),
+    );
     c.set("services", services);
     await next();
-  };
-  app.use("/api/*", provideServices);
-  app.use(`${RPC_PATH_PREFIX}*`, provideServices, boundRpcBody);
+    const bookmark = services.bookmark();
+    if (bookmark !== null) c.res.headers.set(BOOKMARK_HEADER, bookmark);
+  });
+  app.use(`${RPC_PATH_PREFIX}*`, boundRpcBody);
 
   app.route("/api/v1/benchmarks", benchmarkRoutes);
   app.route("/api/v1", catalogueRoutes);

@@ -22,7 +22,13 @@ export const LEAST_ROLE: Record<Exclude<Access, "public">, Role> = {
 
 /** Who is calling: a verified token's subject and roles, or an anonymous caller. */
 export type Principal =
-  | { kind: "user"; subject: string; role: Role }
+  | {
+      kind: "user";
+      subject: string;
+      role: Role;
+      /** Who called, without saying who, for log lines: hashed once, when the token is verified. */
+      subjectHash: string;
+    }
   | { kind: "anonymous"; address: string };
 
 const rank = (role: Role) => ROLES.indexOf(role);

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -9,6 +10,8 @@ import {
 import { ServiceError } from "../domain/errors";
 import type { AuthConfig, KeySource } from "./config";
 import { type Principal, strongestRole } from "./roles";
+
+const hashSubject = (subject: string) => createHash("sha256").update(subject).digest("hex").slice(0, 16);
 
 /** Asymmetric algorithms only: an HS256 token "signed" with a public key can never verify. */
 const ALGORITHMS = ["RS256", "ES256", "EdDSA"];
@@ -124,7 +127,7 @@ async function verifySignedToken(
   }
   // exp is a required claim; jose accepts it up to the skew past.
   return {
-    principal: { kind: "user", subject: payload.sub, role },
+    principal: { kind: "user", subject: payload.sub, role, subjectHash: hashSubject(payload.sub) },
     expiresAt: (payload.exp! + CLOCK_SKEW_SECONDS) * 1000,
   };
 }

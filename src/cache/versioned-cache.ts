@@ -56,19 +56,28 @@ let knownVersion: { value: string; checkedAt: number } | undefined;
 export class VersionedCache {
   constructor(
     private readonly kv: KVNamespace,
-    private readonly db: Database,
+    private readonly db: () => Database,
     /** How long an isolate trusts the data version it last read. */
     private readonly versionTtlMs: number,
     /** Runs work after the response, such as ctx.waitUntil; writes the cache off the hot path. */
     private readonly defer: (work: Promise<unknown>) => void,
+    /** Read the data version from D1 itself, trusting neither the isolate's copy nor KV's. */
+    private readonly readThrough = false,
   ) {}
 
+  /** Read through D1 once per context: one request then answers from one version. */
+  private versionReadThrough?: Promise<string>;
+
   async dataVersion(): Promise<string> {
+    if (this.readThrough) {
+      this.versionReadThrough ??= readDataVersion(this.db());
+      return this.versionReadThrough;
+    }
     const now = Date.now();
     if (knownVersion && now - knownVersion.checkedAt < this.versionTtlMs) return knownVersion.value;
     let value = await this.kv.get(DATA_VERSION_KV_KEY);
     if (value === null) {
-      value = await readDataVersion(this.db);
+      value = await readDataVersion(this.db());
       this.defer(this.kv.put(DATA_VERSION_KV_KEY, value));
     }
     knownVersion = { value, checkedAt: now };
@@ -82,7 +91,8 @@ export class VersionedCache {
 
   /** Marks all cached data stale. Call after every committed data change. */
   async bumpDataVersion(): Promise<string> {
-    const value = await incrementDataVersion(this.db);
+    const value = await incrementDataVersion(this.db());
+    if (this.readThrough) this.versionReadThrough = Promise.resolve(value);
     await this.kv.put(DATA_VERSION_KV_KEY, value);
     knownVersion = { value, checkedAt: Date.now() };
     return value;

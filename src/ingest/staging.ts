@@ -1,5 +1,5 @@
 import { eq, sql } from "drizzle-orm";
-import type { Database } from "../db/client";
+import type { D1Client, Database } from "../db/client";
 import { rejectedRows, stagedChunks } from "../db/schema";
 import type { Cell, SourceKind } from "../domain/catalogue";
 import type { StagedSummary } from "./upload";
@@ -98,7 +98,7 @@ export async function stagedChanges(
  * file a no-op; a panel row whose values are unchanged is not even rewritten.
  */
 export function swapStatements(
-  client: D1Database,
+  client: D1Client,
   runId: string,
   sourceId: string,
   kind: SourceKind,

@@ -1,10 +1,6 @@
-import { createContextKey, type Interceptor } from "@connectrpc/connect";
-import { authenticate, authorize } from "../auth/authenticate";
-import type { AuthSetup } from "../auth/config";
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Access } from "../auth/roles";
-import type { Env } from "../env";
-import { admit } from "../ratelimit";
-import { servicesKey } from "./service";
+import { asConnectError } from "./errors";
 
 /** What each method needs, as REST's routes do (src/api/access.ts); a method missing here needs admin. */
 const METHOD_ACCESS: Record<string, Access | undefined> = {
@@ -19,25 +15,24 @@ const METHOD_ACCESS: Record<string, Access | undefined> = {
 
 export const methodAccess = (name: string): Access => METHOD_ACCESS[name] ?? "admin";
 
-/** The HTTP request a call came in, and the auth settings to judge it by; set by the router. */
-export const httpRequestKey = createContextKey<Request | undefined>(undefined, {
-  description: "HTTP request",
-});
-export const authSetupKey = createContextKey<AuthSetup | undefined>(undefined, { description: "auth setup" });
-export const envKey = createContextKey<Env | undefined>(undefined, { description: "Worker env" });
+/**
+ * Admits the call (src/pipeline/admission.ts) and answers the headers its response carries;
+ * set per call by the router, which knows the HTTP request and its Worker.
+ */
+export const admissionKey = createContextKey<
+  ((access: Access) => Promise<Record<string, string>>) | undefined
+>(undefined, { description: "admission" });
 
 /**
- * The same checks REST makes, inside Connect, so that failures carry Connect codes
- * (unauthenticated, permission_denied, resource_exhausted, unavailable). The caller becomes the
- * service context's principal before the handler runs.
+ * connect-es's request gate: runs before the body is read or parsed, so a caller is known,
+ * charged and allowed (or refused, with its Connect code) before the service spends anything on
+ * its message, in the order REST takes.
  */
-export const authInterceptor: Interceptor = (next) => async (request) => {
-  const setup = request.contextValues.get(authSetupKey)!;
-  const principal = await authenticate(request.contextValues.get(httpRequestKey)!, setup);
-  const rateLimit = await admit(request.contextValues.get(envKey)!, principal);
-  if (setup.ok) authorize(principal, methodAccess(request.method.name), setup.config.anonymous);
-  request.contextValues.get(servicesKey)!.principal = principal;
-  const response = await next(request);
-  for (const [name, value] of Object.entries(rateLimit)) response.header.set(name, value);
-  return response;
-};
+export async function admissionGate(context: HandlerContext): Promise<void> {
+  try {
+    const headers = await context.values.get(admissionKey)!(methodAccess(context.method.name));
+    for (const [name, value] of Object.entries(headers)) context.responseHeader.set(name, value);
+  } catch (error) {
+    throw asConnectError(error, context.method.name);
+  }
+}

@@ -32,13 +32,17 @@ export const errorInterceptor: Interceptor = (next) => async (request) => {
   try {
     return await next(request);
   } catch (error) {
-    if (error instanceof ServiceError) throw toConnectError(error);
-    if (error instanceof ConnectError) throw error;
-    logEvent("error", "unhandled RPC error", {
-      "rpc.method": request.method.name,
-      "error.type": errorType(error),
-      "error.message": String(error),
-    });
-    throw new ConnectError(INTERNAL_DETAIL, Code.Internal);
+    throw asConnectError(error, request.method.name);
   }
 };
+
+export function asConnectError(error: unknown, procedure: string): ConnectError {
+  if (error instanceof ServiceError) return toConnectError(error);
+  if (error instanceof ConnectError) return error;
+  logEvent("error", "unhandled RPC error", {
+    "rpc.method": procedure,
+    "error.type": errorType(error),
+    "error.message": String(error),
+  });
+  return new ConnectError(INTERNAL_DETAIL, Code.Internal);
+}

@@ -1,24 +1,20 @@
-import { fromBinary, fromJson } from "@bufbuild/protobuf";
-import { base64Decode } from "@bufbuild/protobuf/wire";
-import type { ContextValues } from "@connectrpc/connect";
+import type { Code, ContextValues } from "@connectrpc/connect";
 import type {
   UniversalHandler,
   UniversalServerRequest,
   UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
 import { INTERNAL_DETAIL } from "../domain/errors";
+import { codeName } from "./metrics";
 
 /*
  * Between fetch and connect-es's universal handlers. Unary bodies are small and bounded, so they
  * are read once into memory and answered from memory: cheaper than streaming them through
- * ReadableStream/async-iterable adapters, and it lets binary input be checked first. connect-es
- * reports a protobuf body it cannot parse as `internal`, the code for a server fault; a malformed
- * request is the client's fault, so it is refused here with `invalid_argument`, in the caller's
- * protocol.
+ * ReadableStream/async-iterable adapters. A malformed request is the client's fault, so it is
+ * refused with `invalid_argument`, in the caller's protocol, never as a server fault.
  */
 
 export async function toUniversalRequest(
-  handler: UniversalHandler,
   request: Request,
   maxBytes: number,
   contextValues: ContextValues,
@@ -31,46 +27,71 @@ export async function toUniversalRequest(
     signal: request.signal,
     contextValues,
   };
-  const reason = `could not parse the ${handler.method.name} request`;
   const contentType = request.headers.get("Content-Type")?.split(";")[0]?.trim().toLowerCase() ?? "";
   const grpcWeb = contentType.startsWith("application/grpc-web");
-  const query = new URL(request.url).searchParams;
   // The router takes no compressed messages. connect-es says so with `unimplemented`, a 501: a
   // client sending what the service does not take is the client's error, not the server's.
   const compression =
     request.method === "GET"
-      ? query.get("compression")
+      ? new URL(request.url).searchParams.get("compression")
       : request.headers.get(grpcWeb ? "Grpc-Encoding" : "Content-Encoding");
   if (compression !== null && compression !== "" && compression.toLowerCase() !== "identity") {
     const refusal = "compressed messages are not accepted; send the message uncompressed";
-    return { response: grpcWeb ? grpcWebError(refusal) : connectError(refusal) };
+    return { response: invalidArgument(grpcWeb, refusal) };
   }
-  if (request.method === "GET") {
-    // A GET carries its message in the query, in either encoding and optionally base64: connect-es
-    // answers a message it cannot decode there as `internal`, so each is checked here first.
-    const message = query.get("message") ?? "";
-    const bytes = query.get("base64") === "1" ? decodeBase64(message) : new TextEncoder().encode(message);
-    const encoding = query.get("encoding");
-    const decodes =
-      bytes !== null &&
-      (encoding === "proto" ? parses(handler, bytes) : encoding !== "json" || parsesJson(handler, bytes));
-    if (!decodes) return { response: connectError(reason) };
-    return { request: { ...base, body: chunks([]) } };
-  }
+  // A GET carries its message in the query.
+  if (request.method === "GET") return { request: { ...base, body: chunks([]) } };
   // An oversized body goes on as a stream: the handler stops reading at the limit and answers resource_exhausted.
   if (Number(request.headers.get("Content-Length")) > maxBytes + 5 || !request.body) {
     return { request: { ...base, body: streamChunks(request.body) } };
   }
-  const body = new Uint8Array(await request.arrayBuffer());
-  const grpcWebBinary =
-    contentType === "application/grpc-web" || contentType === "application/grpc-web+proto";
-  if (body.byteLength <= maxBytes + 5 && (contentType === "application/proto" || grpcWebBinary)) {
-    const messages = grpcWeb ? envelopes(body)?.map((frame) => frame.data) : [body];
-    if (!messages?.every((bytes) => parses(handler, bytes))) {
-      return { response: grpcWeb ? grpcWebError(reason) : connectError(reason) };
-    }
+  return { request: { ...base, body: chunks([new Uint8Array(await request.arrayBuffer())]) } };
+}
+
+/**
+ * connect-es calls a message it cannot decode `internal`, the code of a server fault, and answers
+ * so before any interceptor runs. Before the interceptors, past the request gate, only reading and
+ * decoding the request can fail: such an answer is the client's malformed message, refused with
+ * invalid_argument in its protocol. The message is thus decoded once, by connect-es, and only
+ * for a caller the gate admitted.
+ */
+export async function asDecodeFailure(
+  handler: UniversalHandler,
+  request: Request,
+  response: Response,
+): Promise<Response> {
+  if ((await responseCode(response)) !== "internal") return response;
+  const grpcWeb =
+    request.headers.get("Content-Type")?.toLowerCase().startsWith("application/grpc-web") ?? false;
+  return invalidArgument(grpcWeb, `could not parse the ${handler.method.name} request`, response.headers);
+}
+
+/**
+ * The Connect code an answer ends with, as the protocol spells it: from its grpc-status header or
+ * trailer frame (gRPC-Web), or its Connect error body; "ok" for a Connect answer that is no error.
+ */
+export async function responseCode(response: Response): Promise<string | undefined> {
+  const contentType = response.headers.get("Content-Type") ?? "";
+  const header = response.headers.get("grpc-status");
+  if (contentType.startsWith("application/grpc-web")) {
+    const status =
+      header ??
+      /^grpc-status: *(\d+)\r?$/im.exec(
+        new TextDecoder().decode(
+          envelopes(new Uint8Array(await response.clone().arrayBuffer()), true)?.findLast(
+            (frame) => frame.flags === TRAILER_FLAG,
+          )?.data,
+        ),
+      )?.[1];
+    return status === undefined ? undefined : codeName(Number(status) as Code);
   }
-  return { request: { ...base, body: chunks([body]) } };
+  if (response.status === 200) return "ok";
+  if (!contentType.startsWith("application/json")) return undefined;
+  const body = (await response
+    .clone()
+    .json()
+    .catch(() => undefined)) as { code?: unknown } | undefined;
+  return typeof body?.code === "string" ? body.code : undefined;
 }
 
 /**
@@ -138,34 +159,6 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function parses(handler: UniversalHandler, bytes: Uint8Array): boolean {
-  try {
-    fromBinary(handler.method.input, bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether `bytes` are UTF-8 JSON of the method's input, unknown fields refused as the router does. */
-function parsesJson(handler: UniversalHandler, bytes: Uint8Array): boolean {
-  try {
-    const json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
-    fromJson(handler.method.input, json, { ignoreUnknownFields: false });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function decodeBase64(text: string): Uint8Array | null {
-  try {
-    return base64Decode(text);
-  } catch {
-    return null;
-  }
-}
-
 interface Frame {
   flags: number;
   /** Where the frame starts in the body. */
@@ -193,11 +186,20 @@ function envelopes(body: Uint8Array, all = false): Frame[] | null {
   return frames;
 }
 
-function connectError(message: string): Response {
-  return new Response(JSON.stringify({ code: "invalid_argument", message }), {
-    status: 400,
-    headers: { "Content-Type": "application/json" },
-  });
+/** A refusal with invalid_argument: a Connect error body, or a gRPC-Web trailer. */
+function invalidArgument(grpcWeb: boolean, message: string, headers?: Headers): Response {
+  const response = grpcWeb
+    ? new Response(grpcWebTrailer(3, message), {
+        status: 200,
+        headers: { "Content-Type": "application/grpc-web+proto" },
+      })
+    : new Response(JSON.stringify({ code: "invalid_argument", message }), {
+        status: 400,
+        headers: { "Content-Type": "application/json" },
+      });
+  // What the gate set (the RateLimit headers) still holds for the refused call.
+  for (const [name, value] of headers ?? []) if (/^ratelimit/i.test(name)) response.headers.set(name, value);
+  return response;
 }
 
 /** A gRPC-Web trailer frame (flag 0x80) carrying a status and its message. */
@@ -210,12 +212,4 @@ function grpcWebTrailer(status: number, message: string): Uint8Array {
   new DataView(frame.buffer).setUint32(1, trailer.byteLength);
   frame.set(trailer, 5);
   return frame;
-}
-
-/** A gRPC-Web answer with no message, only a trailer saying invalid_argument. */
-function grpcWebError(message: string): Response {
-  return new Response(grpcWebTrailer(3, message), {
-    status: 200,
-    headers: { "Content-Type": "application/grpc-web+proto" },
-  });
 }

@@ -39,18 +39,9 @@ export const metricsInterceptor: Interceptor = (next) => async (request) => {
 };
 
 /**
- * Counts a call refused before any interceptor ran (a body that does not parse, an unsupported
- * content type): its code is in the grpc-status header (gRPC-Web) or the Connect error body.
+ * Counts a call refused before any interceptor ran (by the request gate, or a body that does not
+ * parse), by the code it was answered with.
  */
-export async function countRefusedCall(procedure: string, response: Response): Promise<void> {
-  const grpcStatus = response.headers.get("grpc-status");
-  let code = grpcStatus !== null ? codeName(Number(grpcStatus) as Code) : undefined;
-  if (code === undefined && response.headers.get("content-type")?.startsWith("application/json")) {
-    const body = (await response
-      .clone()
-      .json()
-      .catch(() => undefined)) as { code?: unknown } | undefined;
-    if (typeof body?.code === "string") code = body.code;
-  }
+export function countRefusedCall(procedure: string, code: string | undefined): void {
   metrics.count("rpc_requests_total", { procedure, code: code && CODE_NAMES.has(code) ? code : "unknown" });
 }

@@ -1,6 +1,6 @@
 import { cacheKey } from "../cache/versioned-cache";
-import { type CellRow, latestPeriod, loadCell, type PeerGroupFilter } from "../db/queries";
-import type { Metric, RevenueRange, Source } from "../domain/catalogue";
+import { type CellRow, loadCell, type PeerGroupFilter } from "../db/queries";
+import type { Catalogue, Metric, RevenueRange, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { tracedSync } from "../observability/tracing/span";
 import { type PooledDistribution, poolSources } from "../stats";
@@ -55,8 +55,11 @@ export interface BenchmarkResult {
  * may see them. Cached under the data version and the caller's view, so the hot path reads at
  * most one KV entry and never scans observations.
  */
-export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): Promise<BenchmarkCell> {
-  const catalogue = await getCatalogue(ctx);
+export async function loadBenchmarkCell(
+  ctx: ServiceContext,
+  catalogue: Catalogue,
+  query: CellQuery,
+): Promise<BenchmarkCell> {
   const metric = resolveMetric(catalogue, query.metric);
   const revenueRange = resolveRevenueRange(catalogue, query);
   const sources = resolveSources(catalogue, query.sources);
@@ -70,9 +73,8 @@ export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): 
     query.sources ? sourceIds : null,
   ]);
   const { value: cell } = await ctx.cache.getOrCompute(key, async () => {
-    const period = query.period ?? (await latestPeriod(ctx.db, metric.key, revenueRange.key, sourceIds));
-    const rows = period ? await loadCell(ctx.db, metric.key, revenueRange.key, period, sourceIds) : [];
-    if (!period || rows.length === 0) {
+    const rows = await loadCell(ctx.db, metric.key, revenueRange.key, query.period, sourceIds);
+    if (rows.length === 0) {
       throw new ServiceError(
         "not_found",
         "no-data",
@@ -82,7 +84,7 @@ export async function loadBenchmarkCell(ctx: ServiceContext, query: CellQuery): 
           ".",
       );
     }
-    return buildCell(disclosure, metric, revenueRange, period, rows, sources);
+    return buildCell(disclosure, metric, revenueRange, rows[0]!.period, rows, sources);
   });
   return cell;
 }
@@ -140,9 +142,10 @@ export async function getBenchmarks(
   ctx: ServiceContext,
   query: CellQuery & { includeStatistics?: boolean | undefined },
 ): Promise<BenchmarkResult> {
+  const catalogue = await getCatalogue(ctx);
   const cell = query.peerGroup
-    ? await loadPeerGroup(ctx, query, query.peerGroup)
-    : await loadBenchmarkCell(ctx, query);
+    ? await loadPeerGroup(ctx, catalogue, query, query.peerGroup)
+    : await loadBenchmarkCell(ctx, catalogue, query);
   const { key, name, unit, direction } = cell.metric;
   const result: BenchmarkResult = {
     metric: { key, name, unit, direction },

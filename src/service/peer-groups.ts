@@ -1,9 +1,9 @@
 import { cacheKey } from "../cache/versioned-cache";
 import { latestPeriod, type PeerGroupFilter, type PeerGroupRow, peerGroupSpan } from "../db/queries";
-import type { Metric, RevenueRange } from "../domain/catalogue";
+import type { Catalogue, Metric, RevenueRange } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { describe, fiveQuantiles, medianInterval, sortAscending } from "../stats";
-import { getCatalogue, resolveMetric, resolveSources } from "./catalogue";
+import { resolveMetric, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";
 import {
   assertMayShowPool,
@@ -75,10 +75,10 @@ function bandSpan(ranges: readonly RevenueRange[], group: PeerGroupFilter) {
  */
 export async function loadPeerGroup(
   ctx: ServiceContext,
+  catalogue: Catalogue,
   query: CellQuery,
   peerGroup: PeerGroupFilter,
 ): Promise<PeerGroupAggregate> {
-  const catalogue = await getCatalogue(ctx);
   const metric = resolveMetric(catalogue, query.metric);
   const panels = resolveSources(catalogue, query.sources).filter((s) => s.kind === "panel");
   if (panels.length === 0) {

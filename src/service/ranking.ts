@@ -1,5 +1,5 @@
 import type { PeerGroupFilter } from "../db/queries";
-import type { Metric } from "../domain/catalogue";
+import type { Catalogue, Metric } from "../domain/catalogue";
 import { invalidArgument } from "../domain/errors";
 import { tracedSync } from "../observability/tracing/span";
 import {
@@ -60,11 +60,20 @@ export function assertValueInRange(metric: Metric, value: number, field = "value
 }
 
 export async function rankValue(ctx: ServiceContext, query: RankingQuery): Promise<RankingResult> {
-  const metric = resolveMetric(await getCatalogue(ctx), query.metric);
+  return rankIn(ctx, await getCatalogue(ctx), query);
+}
+
+/** A ranking against a catalogue already resolved, as a scorecard resolves it once for all its metrics. */
+export async function rankIn(
+  ctx: ServiceContext,
+  catalogue: Catalogue,
+  query: RankingQuery,
+): Promise<RankingResult> {
+  const metric = resolveMetric(catalogue, query.metric);
   assertValueInRange(metric, query.value);
   const { value } = query;
   if (query.peerGroup) {
-    const group = await loadPeerGroup(ctx, query, query.peerGroup);
+    const group = await loadPeerGroup(ctx, catalogue, query, query.peerGroup);
     const percentile = tracedSync(
       "stats percentile rank",
       { "stats.observations": group.values.length },
@@ -76,7 +85,7 @@ export async function rankValue(ctx: ServiceContext, query: RankingQuery): Promi
       ...(group.withheldCompanies > 0 ? { withheldCompanies: group.withheldCompanies } : {}),
     });
   }
-  const cell = await loadBenchmarkCell(ctx, query);
+  const cell = await loadBenchmarkCell(ctx, catalogue, query);
   const shown = cell.sources.filter(isShown);
   const percentile = tracedSync(
     "stats pooled percentile",

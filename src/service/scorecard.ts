@@ -2,7 +2,7 @@ import { bandForArr } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
-import { type RankingResult, rankValue } from "./ranking";
+import { type RankingResult, rankIn } from "./ranking";
 
 export const MAX_SCORECARD_METRICS = 20;
 
@@ -23,7 +23,8 @@ export type ScorecardEntry =
  * its own entry.
  */
 export async function scorecard(ctx: ServiceContext, query: ScorecardQuery): Promise<ScorecardEntry[]> {
-  const band = bandForArr((await getCatalogue(ctx)).revenueRanges, query.arr)!;
+  const catalogue = await getCatalogue(ctx);
+  const band = bandForArr(catalogue.revenueRanges, query.arr)!;
   const peerGroup = query.industry
     ? { arrMin: band.minArr, arrMax: band.maxArr, industry: query.industry }
     : undefined;
@@ -38,7 +39,7 @@ export async function scorecard(ctx: ServiceContext, query: ScorecardQuery): Pro
             [{ field: `values.${metric}`, message: "must be a finite number" }],
           );
         }
-        const ranking = await rankValue(ctx, {
+        const ranking = await rankIn(ctx, catalogue, {
           metric,
           value,
           ...(peerGroup ? { peerGroup } : { arr: query.arr }),

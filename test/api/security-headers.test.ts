@@ -40,9 +40,9 @@ const SECURITY_HEADERS = {
 
 const ALLOW_METHODS = "GET,POST,PUT,PATCH,DELETE,OPTIONS";
 const ALLOW_HEADERS =
-  "Authorization,Content-Type,If-None-Match,Connect-Protocol-Version,Connect-Timeout-Ms,Grpc-Timeout,X-Grpc-Web,X-User-Agent";
+  "Authorization,Content-Type,If-None-Match,X-D1-Bookmark,Connect-Protocol-Version,Connect-Timeout-Ms,Grpc-Timeout,X-Grpc-Web,X-User-Agent";
 const EXPOSE_HEADERS =
-  "ETag,RateLimit,RateLimit-Policy,Retry-After,WWW-Authenticate,Grpc-Status,Grpc-Message,Grpc-Status-Details-Bin";
+  "ETag,X-D1-Bookmark,RateLimit,RateLimit-Policy,Retry-After,WWW-Authenticate,Grpc-Status,Grpc-Message,Grpc-Status-Details-Bin";
 
 function expectSecurityHeaders(response: Response) {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) {

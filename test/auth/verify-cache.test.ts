@@ -21,7 +21,13 @@ describe("verified tokens", () => {
     const config = configOf();
     const verify = vi.spyOn(crypto.subtle, "verify");
     const token = await signToken({ sub: "cached-user", roles: ["analyst"] });
-    const principal = { kind: "user", subject: "cached-user", role: "analyst" };
+    // The log lines' hash of the subject, computed once with the verification: sha256("cached-user")[:16].
+    const principal = {
+      kind: "user",
+      subject: "cached-user",
+      role: "analyst",
+      subjectHash: "94fa998dd253f86c",
+    };
     expect(await verifyBearer(token, config)).toEqual(principal);
     expect(await verifyBearer(token, config)).toEqual(principal);
     expect(await verifyBearer(token, config)).toEqual(principal);

@@ -58,6 +58,7 @@ type Vars = Partial<
     | "OTEL_EXPORTER_OTLP_ENDPOINT"
     | "OTEL_EXPORTER_OTLP_HEADERS"
     | "TRACE_SAMPLE_RATIO"
+    | "DATA_VERSION_TTL_MS"
   >
 >;
 
@@ -163,6 +164,14 @@ export function failingBatches(database: Database): Database {
       return Reflect.get(target, property, receiver);
     },
   });
+}
+
+/** A D1 binding that is down: every statement, through a session or not, fails as D1 would. */
+export function unreachableD1(): D1Database {
+  const failing = () => Promise.reject(new TypeError("D1_ERROR: no such database"));
+  const statement = { all: failing, raw: failing, run: failing, first: failing };
+  const client = { prepare: () => ({ ...statement, bind: () => statement }), batch: failing };
+  return { ...client, withSession: () => ({ ...client, getBookmark: () => null }) } as unknown as D1Database;
 }
 
 /** Chunks waiting in staging, of one run or of every run. */

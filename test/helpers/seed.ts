@@ -29,7 +29,12 @@ export async function seed(rows: {
   }));
   for (let i = 0; i < summaryRows.length; i += 5)
     await db.insert(summaries).values(summaryRows.slice(i, i + 5));
-  await new VersionedCache(env.CACHE, db, 0, () => {}).bumpDataVersion();
+  await new VersionedCache(
+    env.CACHE,
+    () => db,
+    0,
+    () => {},
+  ).bumpDataVersion();
 }
 
 /** A completed run of `sourceId` that rejected `rejections`: they become the source's rejections. */

@@ -1,8 +1,7 @@
-import { env } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { QUEUES } from "../../src/jobs/messages";
 import { tokenFor } from "../helpers/auth";
-import { Harness, registerPanel } from "../helpers/jobs";
+import { Harness, registerPanel, unreachableD1 } from "../helpers/jobs";
 import { TEST_SOURCES } from "../helpers/sample-cells";
 import { seed } from "../helpers/seed";
 
@@ -61,21 +60,7 @@ describe("GET /ready", () => {
 
   it("answers 503 naming the dependency that is down", async () => {
     const broken = new Harness();
-    const failing = () => Promise.reject(new TypeError("D1_ERROR: no such database"));
-    Object.assign(broken.env, {
-      DB: new Proxy(env.DB, {
-        get: (target, property) =>
-          property === "prepare"
-            ? () => ({
-                bind: () => ({ all: failing, raw: failing, run: failing, first: failing }),
-                all: failing,
-                raw: failing,
-                run: failing,
-                first: failing,
-              })
-            : Reflect.get(target, property, target),
-      }),
-    });
+    Object.assign(broken.env, { DB: unreachableD1() });
     const response = await broken.fetchAnonymously("/ready");
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({

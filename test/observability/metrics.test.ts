@@ -10,7 +10,7 @@ import {
 } from "../../src/observability/metrics/series";
 import { aggregatorOf } from "../../src/observability/telemetry";
 import { tokenFor } from "../helpers/auth";
-import { Harness, registerPanel } from "../helpers/jobs";
+import { Harness, registerPanel, unreachableD1 } from "../helpers/jobs";
 import { growth, parseExposition, scrape, series } from "../helpers/metrics";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, seed } from "../helpers/seed";
@@ -323,16 +323,7 @@ describe("counting", () => {
 
   it("still serves the counters when D1 is down, without the gauges it reads from D1", async () => {
     const broken = new Harness();
-    const failing = () => Promise.reject(new TypeError("D1_ERROR: no such database"));
-    const statement = { all: failing, raw: failing, run: failing, first: failing };
-    Object.assign(broken.env, {
-      DB: new Proxy(env.DB, {
-        get: (target, property) =>
-          property === "prepare"
-            ? () => ({ ...statement, bind: () => statement })
-            : Reflect.get(target, property, target),
-      }),
-    });
+    Object.assign(broken.env, { DB: unreachableD1() });
     vi.spyOn(console, "log").mockImplementation(() => {});
     const samples = await scrape(broken);
     expect([...samples.keys()].some((key) => key.startsWith("http_requests_total{"))).toBe(true);

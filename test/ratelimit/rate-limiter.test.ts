@@ -221,15 +221,15 @@ describe("bucketFor", () => {
       key: "ip:203.0.113.7",
       tier: "anonymous",
     });
-    expect(bucketFor({ kind: "user", subject: "u-1", role: "viewer" })).toEqual({
+    expect(bucketFor({ kind: "user", subject: "u-1", role: "viewer", subjectHash: "0" })).toEqual({
       key: "user:u-1",
       tier: "user",
     });
-    expect(bucketFor({ kind: "user", subject: "u-1", role: "analyst" })).toEqual({
+    expect(bucketFor({ kind: "user", subject: "u-1", role: "analyst", subjectHash: "0" })).toEqual({
       key: "user:u-1",
       tier: "user",
     });
-    expect(bucketFor({ kind: "user", subject: "u-2", role: "admin" })).toEqual({
+    expect(bucketFor({ kind: "user", subject: "u-2", role: "admin", subjectHash: "0" })).toEqual({
       key: "user:u-2",
       tier: "admin",
     });

@@ -293,6 +293,17 @@ describe("requests no client would send", () => {
     const trailers = grpcWebTrailers(new Uint8Array(await response.arrayBuffer()));
     expect(trailers.get("grpc-status")).toBe(String(Code.InvalidArgument));
   });
+
+  it("a caller without a token is refused before its body is parsed, as REST refuses it", async () => {
+    const response = await SELF.fetch(procedureUrl("CalculateRanking"), {
+      method: "POST",
+      headers: { "Content-Type": "application/proto" },
+      body: MALFORMED_PROTOBUF,
+    });
+    const body = await connectErrorOf(response, 401);
+    expect(body.code).toBe("unauthenticated");
+    expect(response.headers.get("WWW-Authenticate")).toMatch(/^Bearer /);
+  });
 });
 
 /** The trailer frame (flag 0x80) of a gRPC-Web response body, as header lines. */

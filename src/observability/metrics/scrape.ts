@@ -29,7 +29,7 @@ export function sourceGauges(states: SourceState[]): GaugeSeries[] {
 export async function serveMetrics(c: Context<AppEnv>): Promise<Response> {
   const aggregator = aggregatorOf(c.env);
   await metrics.flushNow(aggregator);
-  const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work));
+  const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work), "first-unconstrained");
   // With D1 down the counters still matter most: the scrape goes on without the gauges.
   const states = sourceStates(ctx).catch((error: unknown) => {
     logEvent("warn", "metrics scrape without source gauges: D1 did not answer", {

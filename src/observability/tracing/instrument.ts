@@ -1,3 +1,4 @@
+import type { D1Client } from "../../db/client";
 import { type Attributes, SpanKind, traced } from "./span";
 
 /**
@@ -83,7 +84,7 @@ const unwrap = (statement: D1PreparedStatement): D1PreparedStatement =>
   statement instanceof TracedStatement ? statement.inner : statement;
 
 class TracedD1 {
-  constructor(private readonly inner: D1Database) {}
+  constructor(private readonly inner: D1Client) {}
 
   prepare(query: string): TracedStatement {
     return new TracedStatement(this.inner.prepare(query), query);
@@ -104,27 +105,10 @@ class TracedD1 {
       SpanKind.client,
     );
   }
-
-  exec(query: string) {
-    return traced(
-      "D1 exec",
-      { "db.system.name": "cloudflare_d1" },
-      () => this.inner.exec(query),
-      SpanKind.client,
-    );
-  }
-
-  withSession(constraint?: string) {
-    return this.inner.withSession(constraint);
-  }
-
-  dump() {
-    return this.inner.dump();
-  }
 }
 
-/** A D1 binding whose queries are spans of the current trace. */
-export const tracedD1 = (d1: D1Database): D1Database => new TracedD1(d1) as unknown as D1Database;
+/** A D1 session whose queries are spans of the current trace. */
+export const tracedD1 = (d1: D1Client): D1Client => new TracedD1(d1) as unknown as D1Client;
 
 const kvSpan = <T>(operation: string, work: () => Promise<T>, describe?: (result: T) => Attributes) =>
   traced(
