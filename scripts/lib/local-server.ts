@@ -46,6 +46,11 @@ export class ManagedServer {
     return server;
   }
 
+  /** The id of its process group, which holds wrangler and every workerd it starts. */
+  get processGroup(): number | undefined {
+    return this.child.pid;
+  }
+
   get hasExited(): boolean {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
