@@ -1,9 +1,9 @@
 /**
  * Load benchmark behind `npm run bench`.
  *
- * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) and a full
- * recompute of a 1,001,000-observation panel in a local D1 of its own (scripts/bench/recompute.ts)
- * while no server runs. Then starts the service as `npm start` does, but with its rate limits
+ * First times the statistics kernel beside numpy (scripts/bench/stats-kernel.ts) and how the
+ * service's costs grow as the panel grows from 1× to 100× the sample data, each size in a local
+ * D1 of its own (scripts/bench/scale.ts), while no server runs. Then starts the service as `npm start` does, but with its rate limits
  * lifted, with bearer tokens minted by the development key (scripts/dev-auth/token.ts), and puts
  * its REST and Connect RPC routes under load beside a bare worker and less instrumented copies of
  * itself (scripts/bench/http.ts). Last, on the same service, a 100,000-row panel upload beside the
@@ -11,16 +11,17 @@
  *
  * Arguments select parts (all four when none is given), and a run of some parts replaces only
  * their sections of bench/results.json:
- *   npm run bench -- [stats-kernel] [recompute] [http] [upload]
+ *   npm run bench -- [stats-kernel] [scale] [http] [upload] [--scales 1,10,100]
  *
  * Exit code: 0 when the run completed (goals are reported as PASS/MISS, not enforced);
  * 1 when it could not be measured (a server did not start, wrk is missing, any request failed,
  * the RPC and REST rankings disagreed, the service's counts did not match the load, the stats
- * kernel and numpy computed different figures, the recompute's aggregates failed their checks,
- * or the upload did not accept every row).
+ * kernel and numpy computed different figures, the recompute's aggregates failed their checks
+ * against the generated panel, or an upload did not accept every row).
  */
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { parseArgs } from "node:util";
 import { mintDevToken } from "../dev-auth/token";
 import {
   findFreePorts,
@@ -32,7 +33,7 @@ import {
   wasInterrupted,
 } from "../lib/local-server";
 import { describeHttpGoals, HTTP_BENCH_PORT_COUNT, type HttpBench, startHttpBench } from "./http";
-import { describeRecompute, printRecomputeSummary, runRecomputeBench } from "./recompute";
+import { printScaleTable, runScaleBench, SCALE_CONFIG } from "./scale";
 import { describeStatsKernelGoal, printStatsKernelTable, runStatsKernelBench } from "./stats-kernel";
 import { describeUpload, runUploadBench } from "./upload";
 
@@ -58,7 +59,7 @@ const TOKEN_TTL_SECONDS = 6 * 3600;
 
 // ---------------------------------------------------------------------------------------------
 
-const PARTS = ["stats-kernel", "recompute", "http", "upload"] as const;
+const PARTS = ["stats-kernel", "scale", "http", "upload"] as const;
 type Part = (typeof PARTS)[number];
 
 function selectParts(args: string[]): Set<Part> {
@@ -86,7 +87,12 @@ async function writeResults(sections: Record<string, unknown>, everyPart: boolea
 }
 
 async function main(): Promise<void> {
-  const parts = selectParts(process.argv.slice(2));
+  const { values, positionals } = parseArgs({
+    options: { scales: { type: "string" } },
+    allowPositionals: true,
+  });
+  const parts = selectParts(positionals);
+  const scales = values.scales?.split(",").map(Number) ?? SCALE_CONFIG.scales;
   const sections: Record<string, unknown> = {};
   const closingLines: string[] = [];
 
@@ -98,13 +104,12 @@ async function main(): Promise<void> {
     sections.statsKernel = statsKernel;
     closingLines.push(describeStatsKernelGoal(statsKernel));
   }
-  // Also before the servers, in .wrangler/bench-state: the service's .wrangler/state is not touched.
-  if (parts.has("recompute")) {
-    const recompute = await runRecomputeBench();
-    printRecomputeSummary(recompute);
+  // Also before the servers, in .wrangler/bench-scale: the service's .wrangler/state is not touched.
+  if (parts.has("scale")) {
+    const scale = await runScaleBench(scales);
+    printScaleTable(scale);
     console.log("");
-    sections.recompute = recompute;
-    closingLines.push(describeRecompute(recompute));
+    sections.scale = scale;
   }
 
   if (parts.has("http") || parts.has("upload")) {
@@ -151,7 +156,7 @@ async function main(): Promise<void> {
 
   for (const line of closingLines) console.log(line);
   // Sections in one order, whichever parts ran.
-  const ordered = ["http", "statsKernel", "recompute", "upload"];
+  const ordered = ["http", "statsKernel", "scale", "upload"];
   await writeResults(
     Object.fromEntries(ordered.filter((key) => key in sections).map((key) => [key, sections[key]])),
     parts.size === PARTS.length,

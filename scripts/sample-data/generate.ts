@@ -12,6 +12,7 @@
  * quantiles' z-scores plus sampling noise shrinking with n; panel companies draw z from a
  * persistent company effect (partly a shared "quality" factor) plus yearly noise.
  */
+import type { SourceKind, SourceMapping } from "../../src/domain/catalogue";
 import type { SurveyRow } from "../../src/ingest/validation";
 import { Prng } from "./prng";
 
@@ -455,13 +456,24 @@ function generateSurveys(root: Prng): SurveyRecord[] {
 // ---------------------------------------------------------------------------------------------
 // Panel
 
-const PANEL_COMPANIES = 2400;
+/** The sample panel's companies at scale 1, the panel that the tests and README examples describe. */
+export const SAMPLE_PANEL_COMPANIES = 2400;
 export const PANEL_HEADER = "company_key,metric,period,arr,industry,value";
+
+const byOwnName = (fields: readonly string[]) => Object.fromEntries(fields.map((field) => [field, field]));
+
+/** How the service reads the sample files: every field under its own name, the panel's company key as in PANEL_HEADER. */
+export const SAMPLE_MAPPINGS = {
+  survey: { columns: byOwnName(["metric", "band", "period", "n", "p10", "p25", "p50", "p75", "p90"]) },
+  panel: {
+    columns: { ...byOwnName(["metric", "period", "arr", "value", "industry"]), companyKey: "company_key" },
+  },
+} satisfies Record<SourceKind, SourceMapping>;
 const M = METRICS.length;
 const Y = YEARS.length;
 const GROWTH = METRICS.findIndex((m) => m.key === "arr_growth");
 
-interface Company {
+export interface Company {
   key: string;
   industry: string;
   /** ARR per year, integer dollars. */
@@ -500,13 +512,14 @@ function drawValue(
   return round(clamp(valueAt(metric.shape, centre, spread, z), metric.min, metric.max), 2);
 }
 
-function simulatePanel(rng: Prng, taken: Set<string>): Panel {
+/** Companies are drawn one after another from one stream: a larger panel starts with the smaller one's companies. */
+function simulatePanel(rng: Prng, taken: Set<string>, count: number): Panel {
   const effects = centredIndustryEffects();
   const companies: Company[] = [];
-  const values = new Float64Array(PANEL_COMPANIES * Y * M);
+  const values = new Float64Array(count * Y * M);
   const own = new Float64Array(M);
   const offsets = new Float64Array(M);
-  for (let c = 0; c < PANEL_COMPANIES; c++) {
+  for (let c = 0; c < count; c++) {
     const key = companyKey(rng, taken);
     const industry = rng.pick(INDUSTRIES);
     const industryEffects = effects.get(industry);
@@ -545,12 +558,14 @@ const OUTLIERS: readonly { metric: string; min: number; max: number; count: numb
   { metric: "gross_margin", min: -80, max: -60, count: 1 },
 ];
 
-function plantOutliers(rng: Prng, panel: Panel): void {
+/** `scale` times OUTLIERS' counts, so a larger panel keeps the same share of gross outliers. */
+function plantOutliers(rng: Prng, panel: Panel, scale: number): void {
   const used = new Set<number>();
+  const companies = panel.companies.length;
   for (const spec of OUTLIERS) {
     const m = METRICS.findIndex((x) => x.key === spec.metric);
-    for (let k = 0; k < spec.count; ) {
-      const c = rng.int(0, PANEL_COMPANIES - 1);
+    for (let k = 0; k < spec.count * scale; ) {
+      const c = rng.int(0, companies - 1);
       // A tenfold year only for a small company, and only in the last year, so no later ARR in the
       // file contradicts it.
       const y = m === GROWTH ? Y - 1 : rng.int(0, Y - 1);
@@ -591,11 +606,17 @@ function validRow(panel: Panel, index: number): string {
 }
 
 /**
- * Rows that validation must reject, three of each kind. Rows that would otherwise be fine use a
- * fresh company key, so each row fails for exactly one reason (never also as a duplicate).
+ * Rows that validation must reject, three of each kind per 2,400 companies. Rows that would
+ * otherwise be fine use a fresh company key, so each row fails for exactly one reason (never also
+ * as a duplicate).
  */
-function invalidRows(rng: Prng, panel: Panel, taken: Set<string>): { at: number; line: string }[] {
-  const total = PANEL_COMPANIES * Y * M;
+function invalidRows(
+  rng: Prng,
+  panel: Panel,
+  taken: Set<string>,
+  scale: number,
+): { at: number; line: string }[] {
+  const total = panel.values.length;
   const out: { at: number; line: string }[] = [];
   const somewhere = (line: string) => out.push({ at: rng.int(0, total), line });
   const year = () => String(rng.pick(YEARS));
@@ -604,57 +625,70 @@ function invalidRows(rng: Prng, panel: Panel, taken: Set<string>): { at: number;
   const fresh = (metric: string, value: string, arrText = arr()) =>
     formatRow(companyKey(rng, taken), metric, year(), arrText, industry(), value);
   const existing = (metric: string, period: string) => {
-    const c = rng.int(0, PANEL_COMPANIES - 1);
+    const c = rng.int(0, panel.companies.length - 1);
     const y = rng.int(0, Y - 1);
     const company = panel.companies[c]!;
     const value = panel.values[(c * Y + y) * M + METRICS.findIndex((x) => x.key === "ndr")];
     return formatRow(company.key, metric, period, String(company.arr[y]), company.industry, String(value));
   };
 
-  // 1. Value outside the metric's valid range.
-  somewhere(fresh("gross_margin", "140"));
-  somewhere(fresh("ndr", "350.5"));
-  somewhere(fresh("logo_churn", "-4.2"));
-  // 2. Non-numeric value (including a blank one).
-  somewhere(fresh("cac_payback", "n/a"));
-  somewhere(fresh("ltv_cac", "#DIV/0!"));
-  somewhere(fresh("magic_number", ""));
-  // 3. Empty company key.
-  somewhere(formatRow("", "ndr", "2022", arr(), industry(), "104.2"));
-  somewhere(formatRow("", "grr", "2023", arr(), industry(), "88.7"));
-  somewhere(formatRow("", "burn_multiple", "2021", arr(), industry(), "2.35"));
-  // 4. Unknown metric name (an existing company, a metric the catalogue does not define).
-  somewhere(existing("net_burn", year()));
-  somewhere(existing("net_burn", year()));
-  somewhere(existing("nrr", year()));
-  // 5. Malformed period.
-  somewhere(existing("ndr", "2024-Q5"));
-  somewhere(existing("ndr", "24"));
-  somewhere(existing("ndr", "FY2023"));
-  // 6. Negative ARR.
-  somewhere(fresh("grr", "90.1", "-1250000"));
-  somewhere(fresh("arr_growth", "42.5", "-42000"));
-  somewhere(fresh("gross_margin", "73.4", "-8800000"));
-  // 7. Exact duplicate of an earlier row, placed later in the file.
-  for (let k = 0; k < 3; k++) {
-    const original = rng.int(0, total - 20_000);
-    out.push({ at: rng.int(original + 1, total), line: validRow(panel, original) });
+  for (let copy = 0; copy < scale; copy++) {
+    // 1. Value outside the metric's valid range.
+    somewhere(fresh("gross_margin", "140"));
+    somewhere(fresh("ndr", "350.5"));
+    somewhere(fresh("logo_churn", "-4.2"));
+    // 2. Non-numeric value (including a blank one).
+    somewhere(fresh("cac_payback", "n/a"));
+    somewhere(fresh("ltv_cac", "#DIV/0!"));
+    somewhere(fresh("magic_number", ""));
+    // 3. Empty company key.
+    somewhere(formatRow("", "ndr", "2022", arr(), industry(), "104.2"));
+    somewhere(formatRow("", "grr", "2023", arr(), industry(), "88.7"));
+    somewhere(formatRow("", "burn_multiple", "2021", arr(), industry(), "2.35"));
+    // 4. Unknown metric name (an existing company, a metric the catalogue does not define).
+    somewhere(existing("net_burn", year()));
+    somewhere(existing("net_burn", year()));
+    somewhere(existing("nrr", year()));
+    // 5. Malformed period.
+    somewhere(existing("ndr", "2024-Q5"));
+    somewhere(existing("ndr", "24"));
+    somewhere(existing("ndr", "FY2023"));
+    // 6. Negative ARR.
+    somewhere(fresh("grr", "90.1", "-1250000"));
+    somewhere(fresh("arr_growth", "42.5", "-42000"));
+    somewhere(fresh("gross_margin", "73.4", "-8800000"));
+    // 7. Exact duplicate of an earlier row, placed later in the file.
+    for (let k = 0; k < 3; k++) {
+      const original = rng.int(0, total - 20_000);
+      out.push({ at: rng.int(original + 1, total), line: validRow(panel, original) });
+    }
   }
   return out;
 }
 
-function generatePanelCsv(root: Prng): string {
+/**
+ * The panel at `scale` times SAMPLE_PANEL_COMPANIES, with `scale` times the planted outliers.
+ * Every scale draws from the same streams, so the companies of a smaller panel open a larger one.
+ */
+function drawPanel(root: Prng, scale: number, taken: Set<string>): Panel {
+  if (!Number.isInteger(scale) || scale < 1)
+    throw new Error(`scale must be a whole number ≥ 1, not ${scale}`);
+  const panel = simulatePanel(root.fork("panel:companies"), taken, SAMPLE_PANEL_COMPANIES * scale);
+  plantOutliers(root.fork("panel:outliers"), panel, scale);
+  return panel;
+}
+
+/** The panel file's lines under its header, one chunk per company, the invalid rows planted among them. */
+function* panelCsvChunks(root: Prng, scale: number): Generator<string> {
   const taken = new Set<string>();
-  const panel = simulatePanel(root.fork("panel:companies"), taken);
-  plantOutliers(root.fork("panel:outliers"), panel);
+  const panel = drawPanel(root, scale, taken);
   // Stable order: by insertion point, then in the order the rows were made.
-  const inserts = invalidRows(root.fork("panel:invalid"), panel, taken)
+  const inserts = invalidRows(root.fork("panel:invalid"), panel, taken, scale)
     .map((row, order) => ({ ...row, order }))
     .sort((a, b) => a.at - b.at || a.order - b.order);
-  const total = PANEL_COMPANIES * Y * M;
+  const total = panel.values.length;
   // Each company's rows are joined into one flat chunk right away, so the row pieces die young
   // instead of surviving as a 185k-row rope until the final join (which was GC-bound).
-  const chunks: string[] = [PANEL_HEADER];
   const perCompany = Y * M;
   let rows: string[] = [];
   let next = 0;
@@ -662,35 +696,64 @@ function generatePanelCsv(root: Prng): string {
     while (next < inserts.length && inserts[next]!.at === i) rows.push(inserts[next++]!.line);
     if (i < total) rows.push(validRow(panel, i));
     if ((i + 1) % perCompany === 0 || i === total) {
-      if (rows.length > 0) chunks.push(rows.join("\n"));
+      if (rows.length > 0) yield rows.join("\n");
       rows = [];
     }
   }
-  return `${chunks.join("\n")}\n`;
 }
 
-/** One valid row of the sample panel: its line under PANEL_HEADER, and what validation rules look at. */
+/**
+ * The sample panel at `scale` times its 2,400 companies, as CSV files of whole companies, each
+ * under the header and at most `maxBytes` long: how an operator loads a panel too large for one
+ * upload. The text is ASCII, so its length is its size in bytes.
+ */
+export function* samplePanelFiles(
+  scale: number,
+  maxBytes: number,
+  seed: number = SAMPLE_SEED,
+): Generator<string> {
+  let lines = [PANEL_HEADER];
+  let bytes = PANEL_HEADER.length + 1;
+  for (const chunk of panelCsvChunks(new Prng(seed), scale)) {
+    if (lines.length > 1 && bytes + chunk.length + 1 > maxBytes) {
+      yield `${lines.join("\n")}\n`;
+      lines = [PANEL_HEADER];
+      bytes = PANEL_HEADER.length + 1;
+    }
+    lines.push(chunk);
+    bytes += chunk.length + 1;
+  }
+  if (lines.length > 1) yield `${lines.join("\n")}\n`;
+}
+
+/** The companies of the sample panel at `scale`, in file order. */
+export function samplePanelCompanies(scale: number, seed: number = SAMPLE_SEED): readonly Company[] {
+  return drawPanel(new Prng(seed), scale, new Set()).companies;
+}
+
+/** One valid row of the sample panel: its line under PANEL_HEADER, and what validation and recompute look at. */
 export interface PanelRow {
   line: string;
   metric: string;
+  period: string;
   arr: number;
   value: number;
 }
 
 /**
- * The sample panel's valid rows in file order, without the planted invalid rows (the planted
- * outliers are valid and stay): for a file that validation must accept whole.
+ * The sample panel's valid rows at `scale` in file order, without the planted invalid rows (the
+ * planted outliers are valid and stay): for a file that validation must accept whole, and for
+ * checking what the service made of the panel.
  */
-export function* validPanelRows(seed: number = SAMPLE_SEED): Generator<PanelRow> {
-  // The same streams as generatePanelCsv, so these are the sample panel's own rows.
-  const root = new Prng(seed);
-  const panel = simulatePanel(root.fork("panel:companies"), new Set());
-  plantOutliers(root.fork("panel:outliers"), panel);
-  for (let index = 0; index < PANEL_COMPANIES * Y * M; index++) {
+export function* validPanelRows(seed: number = SAMPLE_SEED, scale = 1): Generator<PanelRow> {
+  // The same streams as the panel's files, so these are the sample panel's own rows.
+  const panel = drawPanel(new Prng(seed), scale, new Set());
+  for (let index = 0; index < panel.values.length; index++) {
     const y = Math.floor(index / M) % Y;
     yield {
       line: validRow(panel, index),
       metric: METRICS[index % M]!.key,
+      period: String(YEARS[y]),
       arr: panel.companies[Math.floor(index / (M * Y))]!.arr[y]!,
       value: panel.values[index]!,
     };
@@ -705,6 +768,7 @@ export function generateSampleData(seed: number = SAMPLE_SEED): SampleData {
     sources: [...SURVEYS.map((s) => ({ ...s.source })), { ...PANEL_SOURCE }],
     surveys: generateSurveys(root),
     panelSourceId: PANEL_SOURCE.id,
-    panelCsv: generatePanelCsv(root),
+    // One file, as no limit cuts it.
+    panelCsv: samplePanelFiles(1, Number.POSITIVE_INFINITY, seed).next().value!,
   };
 }

@@ -1,38 +1,16 @@
 import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
-import { metrics, observations, sources, summaries } from "../db/schema";
+import { observations, sources, summaries } from "../db/schema";
 import type { Cell } from "../domain/catalogue";
 import { parsePeriod } from "../domain/periods";
 import { tracedSync } from "../observability/tracing/span";
 import { type OutlierMethod, summarizePanel } from "../stats";
 
-/**
- * The unit of recompute: one panel source's observations of one metric in one period, across
- * all bands. Reading the group in one primary-key range and writing it in one batch keeps the
- * number of D1 round trips at two per group rather than two per band.
- */
-export interface PanelGroup {
-  sourceId: string;
-  metricKey: string;
-  period: string;
-}
-
 export interface RecomputeResult {
   cells: number;
   observations: number;
   outliers: number;
-}
-
-/** Every (source, metric, period) that has panel observations. */
-export async function listPanelGroups(db: Database): Promise<PanelGroup[]> {
-  return db
-    .selectDistinct({
-      sourceId: observations.sourceId,
-      metricKey: observations.metricKey,
-      period: observations.period,
-    })
-    .from(observations);
 }
 
 /** One panel source's observations in one (metric, band, period) cell. */
@@ -104,45 +82,6 @@ async function writeSlices(
 }
 
 /**
- * Rebuilds the aggregates of one group: per band, flags outliers and writes the flags and the
- * summary row; summaries of bands left without observations are removed. D1 applies the batch
- * atomically, so readers never see half a group. Idempotent.
- */
-export async function recomputeGroup(
-  db: Database,
-  group: PanelGroup,
-  outlierMethod: OutlierMethod,
-): Promise<RecomputeResult> {
-  const rows = await db
-    .select({ companyKey: observations.companyKey, value: observations.value, bandKey: observations.bandKey })
-    .from(observations)
-    .where(
-      and(
-        eq(observations.sourceId, group.sourceId),
-        eq(observations.metricKey, group.metricKey),
-        eq(observations.period, group.period),
-      ),
-    );
-  const byBand = Map.groupBy(rows, (row) => row.bandKey);
-  return writeSlices(
-    db,
-    db
-      .delete(summaries)
-      .where(
-        and(
-          eq(summaries.sourceId, group.sourceId),
-          eq(summaries.metricKey, group.metricKey),
-          eq(summaries.period, group.period),
-          notInArray(summaries.bandKey, [...byBand.keys()]),
-        ),
-      ),
-    [...byBand].map(([bandKey, bandRows]) => ({ ...group, bandKey, rows: bandRows })),
-    outlierMethod,
-    rows.length,
-  );
-}
-
-/**
  * Rebuilds one (metric, band, period) cell for every panel source in it, the unit the recompute
  * queue works in: flags and summaries are written by one atomic batch, and the summaries of
  * panel sources left without observations in the cell are removed. Survey rows are untouched.
@@ -188,22 +127,4 @@ export async function recomputeCell(
     outlierMethod,
     rows.length,
   );
-}
-
-/** Rebuilds every panel aggregate, using each metric's outlier method. */
-export async function recomputeAll(db: Database): Promise<RecomputeResult> {
-  const methods = new Map(
-    (await db.select({ key: metrics.key, outlierMethod: metrics.outlierMethod }).from(metrics)).map((m) => [
-      m.key,
-      m.outlierMethod,
-    ]),
-  );
-  const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
-  for (const group of await listPanelGroups(db)) {
-    const counts = await recomputeGroup(db, group, methods.get(group.metricKey)!);
-    total.cells += counts.cells;
-    total.observations += counts.observations;
-    total.outliers += counts.outliers;
-  }
-  return total;
 }

@@ -1,11 +1,25 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { recomputeAll } from "../../src/ingest/recompute";
+import type { Cell } from "../../src/domain/catalogue";
+import { createServiceContext } from "../../src/service/context";
+import { recomputeCells } from "../../src/service/recompute";
 import { summarizePanel } from "../../src/stats";
 import { TEST_OBSERVATIONS, TEST_SOURCES } from "../helpers/sample-cells";
-import { db, seed } from "../helpers/seed";
+import { seed } from "../helpers/seed";
 
 beforeAll(() => seed({ sources: TEST_SOURCES, observations: TEST_OBSERVATIONS }));
+
+/** Gamma's two ndr cells in 2024, as the recompute queue delivers them after a load. */
+const CELLS: Cell[] = [
+  { metricKey: "ndr", bandKey: "1M-5M", period: "2024" },
+  { metricKey: "ndr", bandKey: "20M-50M", period: "2024" },
+];
+
+const recompute = () =>
+  recomputeCells(
+    createServiceContext(env, () => {}),
+    CELLS,
+  );
 
 async function summaryRows() {
   const { results } = await env.DB.prepare(
@@ -16,7 +30,7 @@ async function summaryRows() {
 
 describe("recompute", () => {
   it("rebuilds each panel cell from its observations and flags its outliers", async () => {
-    expect(await recomputeAll(db)).toEqual({ cells: 2, observations: 35, outliers: 1 });
+    expect(await recompute()).toEqual({ cells: 2, observations: 35, outliers: 1 });
     const inBand = TEST_OBSERVATIONS.filter((o) => o.bandKey === "1M-5M");
     const expected = summarizePanel(
       inBand.map((o) => o.value),
@@ -49,11 +63,11 @@ describe("recompute", () => {
 
   it("is idempotent, and follows changed data", async () => {
     const before = await summaryRows();
-    await recomputeAll(db);
+    await recompute();
     expect(await summaryRows()).toEqual(before);
 
     await env.DB.prepare("UPDATE observations SET value = 100 WHERE company_key = 'fin_outlier'").run();
-    await recomputeAll(db);
+    await recompute();
     const [cell] = await summaryRows();
     expect(cell).toMatchObject({ n: 34, outliers_excluded: 0 });
     const flagged = await env.DB.prepare(
@@ -66,7 +80,8 @@ describe("recompute", () => {
     await env.DB.prepare(
       "UPDATE observations SET arr = 2000000, band_key = '1M-5M' WHERE company_key = 'fin_big'",
     ).run();
-    expect(await recomputeAll(db)).toMatchObject({ cells: 1, observations: 35 });
+    // The load that moved the company sends both its cells: the one it left is emptied.
+    expect(await recompute()).toMatchObject({ cells: 1, observations: 35 });
     expect((await summaryRows()).map((row) => row.band_key)).toEqual(["1M-5M"]);
   });
 });
