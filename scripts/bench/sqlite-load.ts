@@ -53,8 +53,8 @@ const SCHEMA = `CREATE TABLE observations (
   PRIMARY KEY (source_id, metric_key, period, company_key)
 );
 CREATE INDEX observations_cell ON observations (metric_key, band_key, period);
-CREATE INDEX observations_peer_arr ON observations (metric_key, period, arr, source_id, value);
-CREATE INDEX observations_peer_industry ON observations (metric_key, period, industry, arr, source_id, value)`;
+CREATE INDEX observations_peer_span ON observations (metric_key, period, arr, source_id, band_key, industry, is_outlier, value);
+CREATE INDEX observations_peer_industry ON observations (metric_key, period, industry, arr, source_id, band_key, is_outlier, value)`;
 
 const UPSERT = `INSERT INTO observations (source_id, metric_key, period, company_key, value, arr, band_key, industry)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)

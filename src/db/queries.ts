@@ -1,7 +1,17 @@
 import { and, asc, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { Catalogue, QuantileRow } from "../domain/catalogue";
+import type { PeerGroupRow, PeerUnit } from "../domain/peer-units";
 import type { Database } from "./client";
-import { meta, metrics, observations, rejectedRows, revenueRanges, sources, summaries } from "./schema";
+import {
+  meta,
+  metrics,
+  observations,
+  peerGroupUnits,
+  rejectedRows,
+  revenueRanges,
+  sources,
+  summaries,
+} from "./schema";
 import { sourceColumns } from "./sources";
 
 export async function loadCatalogue(db: Database): Promise<Catalogue> {
@@ -173,37 +183,21 @@ export interface PeerGroupFilter {
   industry: string | null;
 }
 
-export interface PeerGroupRow {
-  sourceId: string;
-  bandKey: string;
-  arr: number;
-  industry: string | null;
-  value: number;
-  isOutlier: boolean;
-}
-
-/** What recompute last wrote for one panel source's band: the counts and mean it saw. */
-export interface BandSummary {
-  sourceId: string;
-  bandKey: string;
-  n: number;
-  outliersExcluded: number;
-  mean: number | null;
-}
-
 /**
- * Panel observations of one metric and period with ARR in [arrMin, arrMax), outliers flagged,
- * every industry, with the summaries of `bandKeys`, the bands that range covers. One round trip: a range of a
- * covering index, never a scan of the panel, and a read of the summaries' primary key.
+ * A custom peer group's panel observations, outliers flagged, read through one range of a
+ * covering index (observations_peer_span, or observations_peer_industry for one industry) and
+ * nothing beyond them; with the units recompute counted in `bandKeys`, the bands the group
+ * reaches into. One round trip.
  */
-export async function peerGroupSpan(
+export async function peerGroupRows(
   db: Database,
   metricKey: string,
   period: string,
   sourceIds: readonly string[],
-  span: Omit<PeerGroupFilter, "industry"> & { bandKeys: readonly string[] },
-): Promise<{ observations: PeerGroupRow[]; bandSummaries: BandSummary[] }> {
-  const [rows, bandSummaries] = await db.batch([
+  group: PeerGroupFilter,
+  bandKeys: readonly string[],
+): Promise<{ rows: PeerGroupRow[]; units: PeerUnit[] }> {
+  const [rows, units] = await db.batch([
     db
       .select({
         sourceId: observations.sourceId,
@@ -218,28 +212,31 @@ export async function peerGroupSpan(
         and(
           eq(observations.metricKey, metricKey),
           eq(observations.period, period),
-          gte(observations.arr, span.arrMin),
-          span.arrMax === null ? undefined : lt(observations.arr, span.arrMax),
+          group.industry === null ? undefined : eq(observations.industry, group.industry),
+          gte(observations.arr, group.arrMin),
+          group.arrMax === null ? undefined : lt(observations.arr, group.arrMax),
           inArray(observations.sourceId, [...sourceIds]),
         ),
       ),
     db
       .select({
-        sourceId: summaries.sourceId,
-        bandKey: summaries.bandKey,
-        n: summaries.n,
-        outliersExcluded: summaries.outliersExcluded,
-        mean: summaries.mean,
+        sourceId: peerGroupUnits.sourceId,
+        bandKey: peerGroupUnits.bandKey,
+        step: peerGroupUnits.step,
+        industry: peerGroupUnits.industry,
+        kept: peerGroupUnits.kept,
+        outliers: peerGroupUnits.outliers,
+        keptSum: peerGroupUnits.keptSum,
       })
-      .from(summaries)
+      .from(peerGroupUnits)
       .where(
         and(
-          eq(summaries.metricKey, metricKey),
-          inArray(summaries.bandKey, [...span.bandKeys]),
-          eq(summaries.period, period),
-          inArray(summaries.sourceId, [...sourceIds]),
+          eq(peerGroupUnits.metricKey, metricKey),
+          eq(peerGroupUnits.period, period),
+          inArray(peerGroupUnits.sourceId, [...sourceIds]),
+          inArray(peerGroupUnits.bandKey, [...bandKeys]),
         ),
       ),
   ]);
-  return { observations: rows, bandSummaries };
+  return { rows, units };
 }

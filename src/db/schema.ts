@@ -148,9 +148,9 @@ export const observations = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.sourceId, t.metricKey, t.period, t.companyKey] }),
     index("observations_cell").on(t.metricKey, t.bandKey, t.period),
-    // Custom peer groups read the ARR range of whole bands, every industry, as one range of a
-    // covering index: what they need comes from the index, never from a scan of the panel. The
-    // band is the one recompute flagged the row in, so it is read, not derived from ARR again.
+    // A custom peer group reads its own rows, and only them, as one range of a covering index:
+    // by ARR for a group of every industry, by industry then ARR for a group of one. The band is
+    // the one recompute flagged the row in, so it is read, not derived from ARR again.
     index("observations_peer_span").on(
       t.metricKey,
       t.period,
@@ -161,6 +161,47 @@ export const observations = sqliteTable(
       t.isOutlier,
       t.value,
     ),
+    index("observations_peer_industry").on(
+      t.metricKey,
+      t.period,
+      t.industry,
+      t.arr,
+      t.sourceId,
+      t.bandKey,
+      t.isOutlier,
+      t.value,
+    ),
+  ],
+);
+
+/**
+ * Per panel, metric and period: the companies of each peer-group unit (domain/peer-units.ts) as
+ * recompute last counted them, written in the same batch as the band's outlier flags. A unit's
+ * industry is '' for the whole step.
+ */
+export const peerGroupUnits = sqliteTable(
+  "peer_group_units",
+  {
+    metricKey: text("metric_key")
+      .notNull()
+      .references(() => metrics.key),
+    period: text("period").notNull(),
+    sourceId: text("source_id")
+      .notNull()
+      .references(() => sources.id, { onDelete: "cascade" }),
+    bandKey: text("band_key")
+      .notNull()
+      .references(() => revenueRanges.key),
+    step: integer("step").notNull(),
+    industry: text("industry").notNull(),
+    kept: integer("kept").notNull(),
+    outliers: integer("outliers").notNull(),
+    keptSum: real("kept_sum").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.metricKey, t.period, t.sourceId, t.bandKey, t.step, t.industry] }),
+    // Recompute replaces a cell's units; the key above leads with the period, not the band.
+    index("peer_group_units_cell").on(t.metricKey, t.bandKey, t.period),
   ],
 );
 

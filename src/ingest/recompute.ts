@@ -1,8 +1,9 @@
 import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Database } from "../db/client";
-import { observations, sources, summaries } from "../db/schema";
+import { observations, peerGroupUnits, sources, summaries } from "../db/schema";
 import type { Cell } from "../domain/catalogue";
+import { countPeerUnits } from "../domain/peer-units";
 import { parsePeriod } from "../domain/periods";
 import { tracedSync } from "../observability/tracing/span";
 import { type OutlierMethod, summarizePanel } from "../stats";
@@ -19,12 +20,13 @@ interface Slice {
   metricKey: string;
   bandKey: string;
   period: string;
-  rows: { companyKey: string; value: number }[];
+  rows: { companyKey: string; value: number; arr: number; industry: string | null }[];
 }
 
 /**
- * The writes that rebuild one slice: its outlier flags and its summary row. Outlier keys go
- * as one bound JSON array instead of one parameter per key: D1 binds at most 100 per statement.
+ * The writes that rebuild one slice: its outlier flags, its summary row and its peer-group units
+ * counted with those flags. Outlier keys and units go as one bound JSON array each instead of
+ * parameters per row: D1 binds at most 100 per statement.
  */
 function sliceWrites(db: Database, slice: Slice, outlierMethod: OutlierMethod, result: RecomputeResult) {
   const { rows, ...key } = slice;
@@ -35,6 +37,9 @@ function sliceWrites(db: Database, slice: Slice, outlierMethod: OutlierMethod, r
     ),
   )!;
   const outlierKeys = rows.filter((_, i) => summary.outlierFlags[i]).map((r) => r.companyKey);
+  const units = countPeerUnits(
+    rows.map((row, i) => ({ ...key, ...row, isOutlier: summary.outlierFlags[i]! })),
+  ).map((u) => [u.step, u.industry, u.kept, u.outliers, u.keptSum]);
   const { outlierFlags: _, ...aggregate } = summary;
   const values = { ...aggregate, periodOrder: parsePeriod(key.period)!.order };
   result.cells++;
@@ -60,32 +65,37 @@ function sliceWrites(db: Database, slice: Slice, outlierMethod: OutlierMethod, r
         target: [summaries.metricKey, summaries.bandKey, summaries.period, summaries.sourceId],
         set: values,
       }),
+    // Columns in the table's order: metric, period, source, band, step, industry, kept, outliers, sum.
+    db.insert(peerGroupUnits).select(sql`
+      SELECT ${key.metricKey}, ${key.period}, ${key.sourceId}, ${key.bandKey}, value ->> 0, value ->> 1,
+        value ->> 2, value ->> 3, value ->> 4
+      FROM json_each(${JSON.stringify(units)})`),
   ];
 }
 
 /**
- * Drops the stale summaries and writes every rebuilt slice in ONE batch: D1 applies it
- * atomically, so readers never see half a rebuild.
+ * Drops the stale rows and writes every rebuilt slice in ONE batch: D1 applies it atomically, so
+ * readers never see half a rebuild.
  */
 async function writeSlices(
   db: Database,
-  staleSummaries: BatchItem<"sqlite">,
+  stale: BatchItem<"sqlite">[],
   slices: Slice[],
   outlierMethod: OutlierMethod,
   observations: number,
 ): Promise<RecomputeResult> {
   const result: RecomputeResult = { cells: 0, observations, outliers: 0 };
-  const writes: [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]] = [staleSummaries];
+  const writes: BatchItem<"sqlite">[] = [...stale];
   for (const slice of slices) writes.push(...sliceWrites(db, slice, outlierMethod, result));
-  await db.batch(writes);
+  await db.batch(writes as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
   return result;
 }
 
 /**
  * Rebuilds one (metric, band, period) cell for every panel source in it, the unit the recompute
- * queue works in: flags and summaries are written by one atomic batch, and the summaries of
- * panel sources left without observations in the cell are removed. Survey rows are untouched.
- * Reads through the observations_cell index. Idempotent, so a redelivered message is harmless.
+ * queue works in: flags, summaries and peer-group units are written by one atomic batch, and the
+ * summaries and units of panel sources left without observations in the cell are removed. Survey
+ * rows are untouched. Reads through the observations_cell index. Idempotent, so a redelivered message is harmless.
  */
 export async function recomputeCell(
   db: Database,
@@ -97,6 +107,8 @@ export async function recomputeCell(
       sourceId: observations.sourceId,
       companyKey: observations.companyKey,
       value: observations.value,
+      arr: observations.arr,
+      industry: observations.industry,
     })
     .from(observations)
     .where(
@@ -109,20 +121,31 @@ export async function recomputeCell(
   const bySource = Map.groupBy(rows, (row) => row.sourceId);
   return writeSlices(
     db,
-    db
-      .delete(summaries)
-      .where(
-        and(
-          eq(summaries.metricKey, cell.metricKey),
-          eq(summaries.bandKey, cell.bandKey),
-          eq(summaries.period, cell.period),
-          inArray(
-            summaries.sourceId,
-            db.select({ id: sources.id }).from(sources).where(eq(sources.kind, "panel")),
+    [
+      db
+        .delete(peerGroupUnits)
+        .where(
+          and(
+            eq(peerGroupUnits.metricKey, cell.metricKey),
+            eq(peerGroupUnits.bandKey, cell.bandKey),
+            eq(peerGroupUnits.period, cell.period),
           ),
-          notInArray(summaries.sourceId, [...bySource.keys()]),
         ),
-      ),
+      db
+        .delete(summaries)
+        .where(
+          and(
+            eq(summaries.metricKey, cell.metricKey),
+            eq(summaries.bandKey, cell.bandKey),
+            eq(summaries.period, cell.period),
+            inArray(
+              summaries.sourceId,
+              db.select({ id: sources.id }).from(sources).where(eq(sources.kind, "panel")),
+            ),
+            notInArray(summaries.sourceId, [...bySource.keys()]),
+          ),
+        ),
+    ],
     [...bySource].map(([sourceId, sourceRows]) => ({ ...cell, sourceId, rows: sourceRows })),
     outlierMethod,
     rows.length,

@@ -1,13 +1,20 @@
 import { isAdmin } from "../auth/roles";
-import type { BandSummary } from "../db/queries";
-import { peerGroupStep, type SourceKind } from "../domain/catalogue";
+import type { SourceKind } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
+import {
+  EVERY_INDUSTRY,
+  type PeerGroupRow,
+  type PeerUnit,
+  peerUnitKey,
+  type UnitRow,
+  unitKey,
+} from "../domain/peer-units";
 import type { ServiceContext } from "./context";
 
 /*
  * k-anonymity: what the caller may see. No figure that reaches anyone but an admin is computed
  * from fewer than k (MIN_PEER_GROUP) companies. A band's sources and pools pass `mayShow`; a
- * custom peer group shows only `releasedUnits` of bands that `summarizedBands` finds settled.
+ * custom peer group shows only `releasedUnits` that `summarizedUnits` finds settled.
  * README "Privacy" says what that withholds, and why overlapping requests cannot undo it.
  */
 
@@ -88,44 +95,37 @@ export const withheldSource = ({ id, name, kind, n }: Omit<WithheldSource, "with
   withheld: "k-anonymity",
 });
 
-/** A panel observation as custom peer groups read it: kept ones only (outliers are never shown). */
-interface PeerObservation {
-  sourceId: string;
-  bandKey: string;
-  arr: number;
-  industry: string | null;
-}
-
 /**
- * Whether an observation's band is as recompute last summarized it. Between a load and the
- * recompute of its cells, the live rows differ from the band's summary: a peer group covering
- * the band, differenced against that summary, would give the new or changed companies away. So
- * until the summary matches (the same companies kept and flagged, the same mean) the band is
- * withheld from peer groups; admins see it live.
+ * Whether a row of a peer group lies in a unit that stands as recompute last counted it. Between
+ * a load and the recompute of its cells, a unit's live rows differ from what the band's summary
+ * and the released units were computed from: a peer group covering the unit, differenced against
+ * them, would give the new or changed companies away. So until the unit's rows match its count
+ * again (the same companies kept and flagged, the same sum) the unit is withheld; admins see it
+ * live. `rows` must hold every row of each unit of its kind (`industry`: units of one industry,
+ * else whole steps) that it has rows of, as a grid-aligned group does.
  */
-export function summarizedBands<T extends PeerObservation & { value: number; isOutlier: boolean }>(
+export function summarizedUnits(
   disclosure: Disclosure,
-  observations: readonly T[],
-  bandSummaries: readonly BandSummary[],
-): (observation: T) => boolean {
+  rows: readonly PeerGroupRow[],
+  units: readonly PeerUnit[],
+  industry: boolean,
+): (row: PeerGroupRow) => boolean {
   if (disclosure.exempt) return () => true;
-  const bandKey = (o: { sourceId: string; bandKey: string }) => `${o.sourceId}\u0000${o.bandKey}`;
-  const summaryOf = new Map(bandSummaries.map((summary) => [bandKey(summary), summary]));
+  const countOf = new Map(units.map((unit) => [peerUnitKey(unit), unit]));
   const matching = new Set<string>();
-  for (const [key, rows] of Map.groupBy(observations, bandKey)) {
-    const summary = summaryOf.get(key);
-    const kept = rows.filter((row) => !row.isOutlier).map((row) => row.value);
+  for (const [key, unitRows] of Map.groupBy(rows, (row) => unitKey(row, industry))) {
+    const count = countOf.get(key);
+    const kept = unitRows.filter((row) => !row.isOutlier).map((row) => row.value);
     if (
-      summary &&
-      summary.mean !== null &&
-      summary.n === kept.length &&
-      summary.outliersExcluded === rows.length - kept.length &&
-      sameSum(kept, summary.mean * summary.n)
+      count &&
+      count.kept === kept.length &&
+      count.outliers === unitRows.length - kept.length &&
+      sameSum(kept, count.keptSum)
     ) {
       matching.add(key);
     }
   }
-  return (o) => matching.has(bandKey(o));
+  return (row) => matching.has(unitKey(row, industry));
 }
 
 /** Whether values add up to `total`, to the rounding of summing them in another order. */
@@ -145,7 +145,8 @@ function sameSum(values: readonly number[], total: number): boolean {
  * A peer group is an ARR range on the fixed grid of PEER_GROUP_BOUNDS, optionally one industry.
  * Two groups that overlap could be differenced: the mean of one minus that of another, times
  * their sizes, gives the values of the companies between them. So the companies are cut into
- * units no request can split, and only units of at least k companies are ever shown:
+ * units no request can split (domain/peer-units.ts), and only units of at least k companies are
+ * ever shown:
  *
  *   - a step of the grid inside a band (for groups of every industry), and
  *   - that step in one industry (for groups of one industry).
@@ -157,56 +158,59 @@ function sameSum(values: readonly number[], total: number): boolean {
  * sum or difference of such figures is too. Outliers (flagged per band on recompute) are left
  * out before counting, since they enter no figure.
  *
- * Answers whether an observation may be shown in a group of all industries (`step`) and in a
- * group of its own industry (`industry`). `observations` must hold every kept observation of
- * each band the caller will show from.
+ * Decided from the units' kept counts, which must cover every unit of each band the caller will
+ * show from. Answers whether a row may be shown in a group of all industries (`step`) and in a
+ * group of its own industry (`industry`).
  */
-export function releasedUnits<T extends PeerObservation>(
+export function releasedUnits(
   disclosure: Disclosure,
-  observations: readonly T[],
-): { step: (observation: T) => boolean; industry: (observation: T) => boolean } {
+  units: readonly PeerUnit[],
+): { step: (row: UnitRow) => boolean; industry: (row: UnitRow) => boolean } {
   if (disclosure.exempt) return { step: () => true, industry: () => true };
   const k = disclosure.minCompanies;
+  const shown = new Set<string>();
+  const bandOf = (unit: PeerUnit) => `${unit.sourceId}\u0000${unit.bandKey}`;
+  const stepOf = (unit: PeerUnit) => `${bandOf(unit)}\u0000${unit.step}`;
+  const [steps, industries] = partition(units, (unit) => unit.industry === EVERY_INDUSTRY);
+  const industriesOf = Map.groupBy(industries, stepOf);
   // A band bound off the grid splits a step in two units, one per band: each is still whole to every request.
-  const stepKey = (o: T) => `${o.sourceId}\u0000${o.bandKey}\u0000${peerGroupStep(o.arr)}`;
-  const industryKey = (o: T) => `${stepKey(o)}\u0000${o.industry}`;
-  const shownSteps = new Set<string>();
-  const shownIndustries = new Set<string>();
-
-  for (const bandRows of Map.groupBy(observations, (o) => `${o.sourceId}\u0000${o.bandKey}`).values()) {
-    const steps = Map.groupBy(bandRows, stepKey);
-    for (const key of releasedParts(steps, k)) {
-      shownSteps.add(key);
-      const stepRows = steps.get(key)!;
+  for (const bandSteps of Map.groupBy(steps, bandOf).values()) {
+    for (const step of releasedParts(bandSteps, k)) {
+      shown.add(peerUnitKey(step));
       // Companies without an industry are in the step but in no industry's unit.
-      const industries = Map.groupBy(
-        stepRows.filter((o) => o.industry !== null),
-        industryKey,
-      );
-      for (const part of releasedParts(industries, k, stepRows.length)) shownIndustries.add(part);
+      for (const part of releasedParts(industriesOf.get(stepOf(step)) ?? [], k, step.kept)) {
+        shown.add(peerUnitKey(part));
+      }
     }
   }
   return {
-    step: (o) => shownSteps.has(stepKey(o)),
-    industry: (o) => o.industry !== null && shownIndustries.has(industryKey(o)),
+    step: (row) => shown.has(unitKey(row, false)),
+    industry: (row) => row.industry !== null && shown.has(unitKey(row, true)),
   };
 }
 
+function partition<T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
+}
+
 /**
- * The parts of a whole that may be shown: each of at least k, and together leaving either none
- * or at least k of the whole (`total`, by default the sum of the parts) unshown. If they would
- * leave 1 to k − 1, the smallest shown part is withheld as well (ties: the first key).
+ * The parts of a whole that may be shown: each of at least k kept companies, and together
+ * leaving either none or at least k of the whole (`total`, by default the sum of the parts)
+ * unshown. If they would leave 1 to k − 1, the smallest shown part is withheld as well (ties:
+ * the first key).
  */
-function releasedParts(parts: Map<string, unknown[]>, k: number, total?: number): string[] {
-  const sized = [...parts].map(([key, rows]) => ({ key, size: rows.length }));
-  const shown = sized.filter((part) => part.size >= k);
-  const whole = total ?? sized.reduce((sum, part) => sum + part.size, 0);
-  const left = whole - shown.reduce((sum, part) => sum + part.size, 0);
+function releasedParts(parts: readonly PeerUnit[], k: number, total?: number): PeerUnit[] {
+  const shown = parts.filter((part) => part.kept >= k);
+  const whole = total ?? parts.reduce((sum, part) => sum + part.kept, 0);
+  const left = whole - shown.reduce((sum, part) => sum + part.kept, 0);
   if (left > 0 && left < k && shown.length > 0) {
     const smallest = shown.reduce((min, part) =>
-      part.size < min.size || (part.size === min.size && part.key < min.key) ? part : min,
+      part.kept < min.kept || (part.kept === min.kept && peerUnitKey(part) < peerUnitKey(min)) ? part : min,
     );
     shown.splice(shown.indexOf(smallest), 1);
   }
-  return shown.map((part) => part.key);
+  return shown;
 }

@@ -1,5 +1,5 @@
 import { cacheKey } from "../cache/versioned-cache";
-import { latestPeriod, type PeerGroupFilter, type PeerGroupRow, peerGroupSpan } from "../db/queries";
+import { latestPeriod, type PeerGroupFilter, peerGroupRows } from "../db/queries";
 import type { Catalogue, Metric, RevenueRange } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { describe, fiveQuantiles, medianInterval, sortAscending } from "../stats";
@@ -9,7 +9,7 @@ import {
   assertMayShowPool,
   disclosureFor,
   releasedUnits,
-  summarizedBands,
+  summarizedUnits,
   type WithheldSource,
   withheldSource,
 } from "./disclosure";
@@ -57,21 +57,20 @@ function panelStatistics(sourceId: string, sorted: number[], outliersExcluded: n
   };
 }
 
-/** The whole bands a peer group reaches into: deciding what may be shown takes every company of each. */
-function bandSpan(ranges: readonly RevenueRange[], group: PeerGroupFilter) {
+/** The bands a peer group reaches into: deciding what may be shown takes the units of each. */
+function bandsReached(ranges: readonly RevenueRange[], group: PeerGroupFilter): string[] {
   const arrMax = group.arrMax;
-  const bands = ranges.filter(
-    (r) => (r.maxArr === null || group.arrMin < r.maxArr) && (arrMax === null || r.minArr < arrMax),
-  );
-  const last = bands.at(-1)!;
-  return { arrMin: bands[0]!.minArr, arrMax: last.maxArr, bandKeys: bands.map((r) => r.key) };
+  return ranges
+    .filter((r) => (r.maxArr === null || group.arrMin < r.maxArr) && (arrMax === null || r.minArr < arrMax))
+    .map((r) => r.key);
 }
 
 /**
  * A custom peer group: the panel companies of one period inside an ARR range (and industry).
  * Outliers are those recompute flagged in each company's band, so that every request sees the
- * same companies as kept; of those, the caller sees what service/disclosure.ts releases. One
- * indexed range read on a cache miss, covering the bands the group reaches into.
+ * same companies as kept; of those, the caller sees what service/disclosure.ts releases. On a
+ * cache miss, one round trip reads the group's own rows, through one index range, and the unit
+ * counts of the bands it reaches into.
  */
 export async function loadPeerGroup(
   ctx: ServiceContext,
@@ -104,14 +103,14 @@ export async function loadPeerGroup(
     if (!period) {
       throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
     }
-    const { observations, bandSummaries } = await peerGroupSpan(
+    const { rows: inGroup, units } = await peerGroupRows(
       ctx.db,
       metric.key,
       period,
       panelIds,
-      bandSpan(catalogue.revenueRanges, peerGroup),
+      peerGroup,
+      bandsReached(catalogue.revenueRanges, peerGroup),
     );
-    const inGroup = observations.filter((row) => inside(peerGroup, row));
     const kept = inGroup.filter((row) => !row.isOutlier);
     const where = `${describePeerGroup(peerGroup)}, ${period}`;
     if (kept.length === 0) {
@@ -123,12 +122,10 @@ export async function loadPeerGroup(
     }
     // Refused before anything is computed or cached from so few.
     assertMayShowPool(disclosure, kept.length, `The peer group (${where})`);
-    const summarized = summarizedBands(disclosure, observations, bandSummaries);
-    const units = releasedUnits(
-      disclosure,
-      observations.filter((row) => !row.isOutlier && summarized(row)),
-    );
-    const inUnit = peerGroup.industry === null ? units.step : units.industry;
+    const byIndustry = peerGroup.industry !== null;
+    const summarized = summarizedUnits(disclosure, inGroup, units, byIndustry);
+    const released = releasedUnits(disclosure, units);
+    const inUnit = byIndustry ? released.industry : released.step;
     const shown = kept.filter((row) => summarized(row) && inUnit(row));
     if (shown.length === 0) {
       const why = kept.some((row) => !summarized(row))
@@ -168,13 +165,4 @@ export async function loadPeerGroup(
     };
   });
   return aggregate;
-}
-
-/** Whether a company of the bands read lies inside the group itself. */
-function inside(group: PeerGroupFilter, row: PeerGroupRow): boolean {
-  return (
-    row.arr >= group.arrMin &&
-    (group.arrMax === null || row.arr < group.arrMax) &&
-    (group.industry === null || row.industry === group.industry)
-  );
 }

@@ -19,6 +19,7 @@ describe("migrations", () => {
       "metric_rules",
       "metrics",
       "observations",
+      "peer_group_units",
       "rejected_rows",
       "revenue_ranges",
       "sources",
@@ -28,7 +29,9 @@ describe("migrations", () => {
     expect(await names("index")).toEqual([
       "ingestion_runs_source",
       "observations_cell",
+      "observations_peer_industry",
       "observations_peer_span",
+      "peer_group_units_cell",
       "rejected_rows_run",
       "rejected_rows_source",
       "summaries_latest_period",
@@ -68,14 +71,19 @@ describe("migrations", () => {
     await insert("ndr", 90, null, 10);
   });
 
-  it("read custom peer groups from a covering index", async () => {
-    for (const upper of ["", "AND arr < 5"]) {
-      const { results } = await env.DB.prepare(
-        `EXPLAIN QUERY PLAN SELECT source_id, arr, industry, value, is_outlier FROM observations WHERE metric_key = 'ndr' AND period = '2024' AND arr >= 1 ${upper} AND source_id IN ('a', 'b')`,
-      ).all<{ detail: string }>();
-      expect(results.map((r) => r.detail).join(" ")).toMatch(
-        /USING COVERING INDEX observations_peer_span \(/,
-      );
+  it("read custom peer groups from a covering index: by ARR, or by industry and ARR", async () => {
+    for (const [industry, index] of [
+      ["", "observations_peer_span"],
+      ["AND industry = 'fintech'", "observations_peer_industry"],
+    ]) {
+      for (const upper of ["", "AND arr < 5"]) {
+        const { results } = await env.DB.prepare(
+          `EXPLAIN QUERY PLAN SELECT source_id, band_key, arr, industry, value, is_outlier FROM observations WHERE metric_key = 'ndr' AND period = '2024' ${industry} AND arr >= 1 ${upper} AND source_id IN ('a', 'b')`,
+        ).all<{ detail: string }>();
+        expect(results.map((r) => r.detail).join(" ")).toMatch(
+          new RegExp(`USING COVERING INDEX ${index} \\(`),
+        );
+      }
     }
   });
 

@@ -2,21 +2,23 @@ import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { D1Meter, meteredD1 } from "../../scripts/bench/scale-metered-d1";
 import { clearMemoryCache } from "../../src/cache/versioned-cache";
+import type { PeerGroupFilter } from "../../src/db/queries";
 import { bandForArr } from "../../src/domain/catalogue";
 import { getBenchmarks } from "../../src/service/benchmarks";
 import { getCatalogue } from "../../src/service/catalogue";
 import { createServiceContext } from "../../src/service/context";
 import { recomputeCells } from "../../src/service/recompute";
-import { type ObservationInput, seed } from "../helpers/seed";
+import { countSeededUnits, type ObservationInput, seed } from "../helpers/seed";
 
 /*
- * What a cold custom peer group reads, as D1 counts it (meta.rows_read). SQLite counts the index
- * entry it steps onto to find that a range has ended, so one range read of g rows reports g + 1
- * whenever any entry follows the range.
+ * What a cold custom peer group reads, as D1 counts it (meta.rows_read): its own rows and the
+ * counts of its bands' units, never the rest of those bands. SQLite counts the index entry it
+ * steps onto to find that a range has ended, so one range read of g rows reports g + 1 whenever
+ * any entry follows the range.
  */
 
 const PERIOD = "2024";
-const GROUP = { arrMin: 2_000_000, arrMax: 5_000_000, industry: "fintech" } as const;
+const GROUP: PeerGroupFilter = { arrMin: 2_000_000, arrMax: 5_000_000, industry: "fintech" };
 
 /** `count` companies of one industry spread over [arrMin, arrMax), ndr values 100, 101, … */
 function companies(prefix: string, count: number, industry: string, arrMin: number, arrMax: number) {
@@ -32,6 +34,7 @@ function companies(prefix: string, count: number, industry: string, arrMin: numb
  * ndr in 2024: the band 1M–5M holds 34 companies, six of each industry in each grid step the
  * group covers ([2M, 3M) and [3M, 5M)), so every unit has k = 5 and the group's 12 are shown;
  * the band 5M–20M holds 10 more. The same companies report grr, and ndr in 2023, neither read.
+ * The band's units: three steps, each whole and in two industries.
  */
 const PANEL = [
   ...companies("fin_low", 5, "fintech", 1_000_000, 2_000_000),
@@ -43,14 +46,41 @@ const PANEL = [
   ...companies("fin_big", 5, "fintech", 6_000_000, 19_000_000),
   ...companies("dev_big", 5, "devtools", 6_000_000, 19_000_000),
 ];
-const GROUP_ROWS = PANEL.filter(
-  (c) => c.industry === GROUP.industry && c.arr >= GROUP.arrMin && c.arr < GROUP.arrMax,
-).length;
+const inGroup = (group: PeerGroupFilter) =>
+  PANEL.filter(
+    (c) =>
+      (group.industry === null || c.industry === group.industry) &&
+      c.arr >= group.arrMin &&
+      (group.arrMax === null || c.arr < group.arrMax),
+  ).length;
+const EVERY_INDUSTRY_GROUP = { ...GROUP, industry: null };
 const BAND_ROWS = PANEL.filter((c) => c.arr >= 1_000_000 && c.arr < 5_000_000).length;
 
-let observationReads: { rowsRead: number }[];
-let bandSummaryReads: { rowsRead: number }[];
-let shown: number;
+/** One request with the isolate's memory and KV empty, as an analyst makes it, and the statements D1 ran. */
+async function coldPeerGroup(peerGroup: PeerGroupFilter) {
+  clearMemoryCache();
+  const { keys } = await env.CACHE.list();
+  await Promise.all(keys.map((key) => env.CACHE.delete(key.name)));
+  const meter = new D1Meter();
+  const ctx = createServiceContext({ ...env, DB: meteredD1(env.DB, meter) }, () => {}, "first-unconstrained");
+  ctx.principal = { kind: "user", subject: "analyst", role: "analyst", subjectHash: "analyst" };
+  const result = await getBenchmarks(ctx, { metric: "ndr", period: PERIOD, peerGroup });
+  return {
+    shown: result.pooled.n,
+    calls: meter.calls,
+    observationReads: meter.statements.filter((s) => /from "observations"/.test(s.sql)),
+    unitReads: meter.statements.filter((s) => /from "peer_group_units"/.test(s.sql)),
+  };
+}
+
+const readUnits = async () =>
+  (
+    await env.DB.prepare(
+      "SELECT * FROM peer_group_units ORDER BY metric_key, period, source_id, band_key, step, industry",
+    ).all()
+  ).results;
+
+let recomputed: unknown[];
 
 beforeAll(async () => {
   const ctx = createServiceContext(env, () => {});
@@ -67,41 +97,60 @@ beforeAll(async () => {
     }
   }
   await seed({ sources: [{ id: "panel", name: "Panel", kind: "panel" }], observations: rows });
-  // Summaries and outlier flags as the recompute consumer writes them: without them every band
-  // would still count as being recomputed, and nothing would be shown.
+  // Flags, summaries and unit counts as the recompute consumer writes them: without them every
+  // unit would still count as being recomputed, and nothing would be shown.
   const cells = new Map(rows.map((r) => [`${r.metricKey}|${r.bandKey}|${r.period}`, r]));
   await recomputeCells(ctx, [...cells.values()]);
-
-  clearMemoryCache();
-  const meter = new D1Meter();
-  const cold = createServiceContext(
-    { ...env, DB: meteredD1(env.DB, meter) },
-    () => {},
-    "first-unconstrained",
-  );
-  cold.principal = { kind: "user", subject: "analyst", role: "analyst", subjectHash: "analyst" };
-  const result = await getBenchmarks(cold, { metric: "ndr", period: PERIOD, peerGroup: GROUP });
-  shown = result.pooled.n;
-  observationReads = meter.statements.filter((s) => /from "observations"/.test(s.sql));
-  bandSummaryReads = meter.statements.filter((s) => /"outliers_excluded".* from "summaries"/.test(s.sql));
+  recomputed = await readUnits();
 });
 
 describe("a cold custom peer group", () => {
-  it("is the group of 12 that the analyst is shown", () => {
-    expect(GROUP_ROWS).toBe(12);
-    expect(shown).toBe(GROUP_ROWS);
-  });
-
-  it("reads the panel through one index range, and no other period, metric or band", () => {
-    // Every row of the band the group reaches into, all industries: 34, and the entry after them.
+  it("of one industry reads its own rows through one index range, and nothing beyond them", async () => {
+    const read = await coldPeerGroup(GROUP);
+    expect([inGroup(GROUP), read.shown]).toEqual([12, 12]);
+    // The 12, and the index entry after them that ends the range: not the band's 34.
     expect(BAND_ROWS).toBe(34);
-    expect(observationReads).toEqual([expect.objectContaining({ rowsRead: BAND_ROWS + 1 })]);
-    expect(bandSummaryReads).toEqual([expect.objectContaining({ rowsRead: 1 })]);
+    expect(read.observationReads).toEqual([expect.objectContaining({ rowsRead: 12 + 1 })]);
   });
 
-  // Fails today: the read above takes the whole band, as service/disclosure.ts decides what may
-  // be shown from every company of each band the group reaches into.
-  it.fails("reads no more rows than the group holds", () => {
-    expect(observationReads).toEqual([expect.objectContaining({ rowsRead: GROUP_ROWS + 1 })]);
+  it("of every industry reads its own rows through one index range, and nothing beyond them", async () => {
+    const read = await coldPeerGroup(EVERY_INDUSTRY_GROUP);
+    expect([inGroup(EVERY_INDUSTRY_GROUP), read.shown]).toEqual([24, 24]);
+    expect(read.observationReads).toEqual([expect.objectContaining({ rowsRead: 24 + 1 })]);
+  });
+
+  it("decides what to show from the band's unit counts, in the same round trip", async () => {
+    const read = await coldPeerGroup(GROUP);
+    // 1M–5M: steps [1M, 2M), [2M, 3M), [3M, 5M), each whole and per industry: 9 units, and the
+    // entry after them (5M–20M's first).
+    expect(read.unitReads).toEqual([expect.objectContaining({ rowsRead: 9 + 1 })]);
+    // The catalogue, the data version and the batch of the two reads above.
+    expect(read.calls).toBe(3);
+  });
+});
+
+describe("unit counts", () => {
+  it("are what recompute saw: 5, 6 and 6 a step per industry, 10, 12 and 12 a whole step", () => {
+    type Unit = Record<"metric_key" | "period" | "band_key" | "industry", string> &
+      Record<"step" | "kept" | "outliers", number>;
+    const ndr2024 = (recomputed as Unit[]).filter(
+      (u) => u.metric_key === "ndr" && u.period === PERIOD && u.band_key === "1M-5M",
+    );
+    expect(ndr2024.map((u) => [u.step, u.industry, u.kept, u.outliers])).toEqual([
+      [5, "", 10, 0],
+      [5, "devtools", 5, 0],
+      [5, "fintech", 5, 0],
+      [6, "", 12, 0],
+      [6, "devtools", 6, 0],
+      [6, "fintech", 6, 0],
+      [7, "", 12, 0],
+      [7, "devtools", 6, 0],
+      [7, "fintech", 6, 0],
+    ]);
+  });
+
+  it("are rebuilt by the migration that introduced them, from bands that match their summaries", async () => {
+    await countSeededUnits();
+    expect(await readUnits()).toEqual(recomputed);
   });
 });

@@ -12,7 +12,22 @@ export type SourceRow = typeof sources.$inferInsert;
 export type SummaryInput = Omit<typeof summaries.$inferInsert, "periodOrder">;
 export type ObservationInput = typeof observations.$inferInsert;
 
-/** Writes rows the way ingestion will, then bumps the data version as every data change must. */
+/**
+ * The peer-group units of every panel band whose observations match its summary, counted as the
+ * migration that introduced them counts them: what recompute would have left for seeded rows.
+ */
+export async function countSeededUnits(): Promise<void> {
+  const migration = env.TEST_MIGRATIONS.find((m) => m.name.startsWith("0011_"))!;
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM peer_group_units"),
+    env.DB.prepare(migration.queries.find((query) => query.includes("INSERT INTO"))!),
+  ]);
+}
+
+/**
+ * Writes rows the way ingestion and recompute will (summaries as given, peer-group units counted
+ * from them), then bumps the data version as every data change must.
+ */
 export async function seed(rows: {
   sources?: SourceRow[];
   summaries?: SummaryInput[];
@@ -29,6 +44,7 @@ export async function seed(rows: {
   }));
   for (let i = 0; i < summaryRows.length; i += 5)
     await db.insert(summaries).values(summaryRows.slice(i, i + 5));
+  if (rows.observations?.length) await countSeededUnits();
   await new VersionedCache(
     env.CACHE,
     () => db,

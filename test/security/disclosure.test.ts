@@ -3,6 +3,7 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import type { Role } from "../../src/auth/roles";
 import { bandForArr, PEER_GROUP_BOUNDS, type RevenueRange } from "../../src/domain/catalogue";
+import { countPeerUnits } from "../../src/domain/peer-units";
 import { BenchmarkService } from "../../src/gen/benchmark/v1/benchmark_pb";
 import { releasedUnits } from "../../src/service/disclosure";
 import { Harness } from "../helpers/jobs";
@@ -57,6 +58,9 @@ describe("peer-group units: no combination of what a non-admin sees isolates few
 
   type Row = { sourceId: string; bandKey: string; arr: number; industry: string | null };
   type Released = { step: (row: Row) => boolean; industry: (row: Row) => boolean };
+  /** The units recompute would count for these companies, none an outlier. */
+  const unitsOf = (rows: Row[]) =>
+    countPeerUnits(rows.map((row) => ({ ...row, value: 1, isOutlier: false })));
 
   /** The fewest companies that some figure shown, or some sum or difference of them, is about. */
   function smallestClass(rows: Row[], k: number, released: Released): number {
@@ -101,7 +105,10 @@ describe("peer-group units: no combination of what a non-admin sees isolates few
         fc.array(company, { minLength: 1, maxLength: 70 }),
         (k, companies) => {
           const rows: Row[] = companies.map((c) => ({ ...c, bandKey: bandForArr(BANDS, c.arr)!.key }));
-          const released = releasedUnits({ exempt: false, minCompanies: k, audience: `k${k}` }, rows);
+          const released = releasedUnits(
+            { exempt: false, minCompanies: k, audience: `k${k}` },
+            unitsOf(rows),
+          );
           return smallestClass(rows, k, released) >= k;
         },
       ),
@@ -111,7 +118,7 @@ describe("peer-group units: no combination of what a non-admin sees isolates few
 
   it("admins are exempt: every company is shown", () => {
     const rows = [{ sourceId: "p1", bandKey: "0-1M", arr: 5, industry: "x" }];
-    const released = releasedUnits({ exempt: true, minCompanies: 5, audience: "admin" }, rows);
+    const released = releasedUnits({ exempt: true, minCompanies: 5, audience: "admin" }, unitsOf(rows));
     expect([released.step(rows[0]!), released.industry(rows[0]!)]).toEqual([true, true]);
   });
 
@@ -123,7 +130,7 @@ describe("peer-group units: no combination of what a non-admin sees isolates few
     // Showing both big steps, the band's summary minus them would be the two of [3M, 5M).
     const everyStepOfFive: Released = { step: (row) => row.arr < 3_000_000, industry: () => false };
     expect(smallestClass(rows, 5, everyStepOfFive)).toBe(2);
-    const released = releasedUnits({ exempt: false, minCompanies: 5, audience: "k5" }, rows);
+    const released = releasedUnits({ exempt: false, minCompanies: 5, audience: "k5" }, unitsOf(rows));
     expect([rows[0], rows[5], rows[11]].map((row) => released.step(row!))).toEqual([false, true, false]);
     expect(smallestClass(rows, 5, released)).toBe(6);
   });
