@@ -16,8 +16,8 @@
  * per row is the slope of its cold latency over the rows it read, fitted across the sizes.
  *
  * Preparing a size (uploads and the first rebuild) is timed. A size whose preparation, predicted
- * from the one before in proportion to the rows, would take longer than PREPARE_LIMIT_MINUTES is
- * replaced by the largest size that would fit, and the results say so.
+ * from the sizes before it, would take longer than prepareLimitMinutes is replaced by the largest
+ * size that would fit, and the results say so.
  *
  * `npm run bench -- scale` runs it and writes the `scale` section of bench/results.json;
  * `npm run bench -- scale --scales 1,10` measures other sizes.
@@ -398,14 +398,19 @@ export async function runScaleBench(scales: readonly number[] = SCALE_CONFIG.sca
     let scale = planned;
     const previous = sizes.at(-1);
     if (previous) {
-      // Loading and rebuilding grow with the rows, so the last size predicts the next in proportion.
-      const predicted = (previous.preparation.seconds * planned) / previous.scale;
+      // Loading and rebuilding cost a part per cell and a part per row: a line through the sizes
+      // measured predicts the next (in proportion to the rows, from one size alone).
+      const fit =
+        sizes.length > 1
+          ? fitLine(sizes.map((size) => ({ x: size.scale, y: size.preparation.seconds })))
+          : { slope: previous.preparation.seconds / previous.scale, intercept: 0 };
+      const predicted = fit.intercept + fit.slope * planned;
       if (predicted > limitSeconds) {
-        scale = Math.floor((limitSeconds / previous.preparation.seconds) * previous.scale);
+        scale = Math.floor((limitSeconds - fit.intercept) / fit.slope);
         notes.push(
-          `${planned}× would take about ${(predicted / 60).toFixed(0)} min to prepare here (from ` +
-            `${previous.scale}×: ${(previous.preparation.seconds / 60).toFixed(1)} min), over the ` +
-            `${SCALE_CONFIG.prepareLimitMinutes}-minute limit; measured at ${scale}×, the largest size that fits`,
+          `${planned}× would take about ${(predicted / 60).toFixed(0)} min to prepare here (a line through ` +
+            `${sizes.map((size) => `${size.scale}×: ${(size.preparation.seconds / 60).toFixed(1)} min`).join(", ")}), ` +
+            `over the ${SCALE_CONFIG.prepareLimitMinutes}-minute limit; measured at ${scale}×, the largest size that fits`,
         );
         if (scale <= previous.scale) break;
       }
