@@ -1,5 +1,6 @@
 import { and, eq, inArray, notInArray, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Database } from "../db/client";
 import { observations, peerGroupUnits, sources, summaries } from "../db/schema";
 import type { Cell } from "../domain/catalogue";
@@ -91,6 +92,10 @@ async function writeSlices(
   return result;
 }
 
+/** The rows of one (metric, band, period) cell, in any table with those three columns. */
+const inCell = (table: Record<"metricKey" | "bandKey" | "period", SQLiteColumn>, cell: Cell) =>
+  and(eq(table.metricKey, cell.metricKey), eq(table.bandKey, cell.bandKey), eq(table.period, cell.period));
+
 /**
  * Rebuilds one (metric, band, period) cell for every panel source in it, the unit the recompute
  * queue works in: flags, summaries and peer-group units are written by one atomic batch, and the
@@ -111,33 +116,17 @@ export async function recomputeCell(
       industry: observations.industry,
     })
     .from(observations)
-    .where(
-      and(
-        eq(observations.metricKey, cell.metricKey),
-        eq(observations.bandKey, cell.bandKey),
-        eq(observations.period, cell.period),
-      ),
-    );
+    .where(inCell(observations, cell));
   const bySource = Map.groupBy(rows, (row) => row.sourceId);
   return writeSlices(
     db,
     [
-      db
-        .delete(peerGroupUnits)
-        .where(
-          and(
-            eq(peerGroupUnits.metricKey, cell.metricKey),
-            eq(peerGroupUnits.bandKey, cell.bandKey),
-            eq(peerGroupUnits.period, cell.period),
-          ),
-        ),
+      db.delete(peerGroupUnits).where(inCell(peerGroupUnits, cell)),
       db
         .delete(summaries)
         .where(
           and(
-            eq(summaries.metricKey, cell.metricKey),
-            eq(summaries.bandKey, cell.bandKey),
-            eq(summaries.period, cell.period),
+            inCell(summaries, cell),
             inArray(
               summaries.sourceId,
               db.select({ id: sources.id }).from(sources).where(eq(sources.kind, "panel")),
