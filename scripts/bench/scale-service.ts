@@ -24,7 +24,7 @@ import { getCatalogue } from "../../src/service/catalogue";
 import { createServiceContext, type Freshness, type ServiceContext } from "../../src/service/context";
 import { type IngestionRun, uploadToSource } from "../../src/service/ingestion";
 import { recomputeCells } from "../../src/service/recompute";
-import { createSourceRequest, MAX_UPLOAD_BYTES } from "../../src/service/requests";
+import { createSourceRequest } from "../../src/service/requests";
 import { createSource, removeSource } from "../../src/service/sources";
 import { OFFLINE_WRANGLER_ENV, REPO_ROOT, WRANGLER_CLI } from "../lib/local-server";
 import { generateSampleData, SAMPLE_MAPPINGS, samplePanelFiles } from "../sample-data/generate";
@@ -172,6 +172,8 @@ export class LocalService {
 export interface SampleLoad {
   seconds: number;
   files: number;
+  /** Uploads sent again after a failure that was not the file's (see UPLOAD_ATTEMPTS). */
+  retries: number;
   received: number;
   accepted: number;
   rejected: number;
@@ -179,34 +181,45 @@ export interface SampleLoad {
   cells: Cell[];
 }
 
-/** Panel files in flight at once: one is read and validated in Node while D1 swaps the other in. */
-const UPLOADS_IN_FLIGHT = 2;
+/**
+ * Panel files of at most 10 MB, as at 1× (one file of 185k rows), loaded one at a time. With two
+ * 50 MB files (975k rows) in flight, and at 20× with two 10 MB files, both requests to local D1
+ * through wrangler's platform proxy failed together with "other side closed".
+ */
+const PANEL_FILE_BYTES = 10 * 1024 * 1024;
+
+/**
+ * A file whose upload failed on something other than its contents is sent again, up to twice:
+ * its failed run changed nothing (the swap is one atomic batch), and rows upsert on their natural
+ * key, so a retry loads exactly what the first try would have.
+ */
+const UPLOAD_ATTEMPTS = 3;
 
 /**
  * The sample data at `scale` times its panel, loaded as `npm start` loads it: the three surveys,
- * each one JSON file, then the panel in files under the upload limit, two in flight.
+ * each one JSON file, then the panel in files of PANEL_FILE_BYTES.
  */
 export async function loadSampleData(service: LocalService, scale: number): Promise<SampleLoad> {
   const started = performance.now();
   const data = generateSampleData();
   const runs: IngestionRun[] = [];
+  let retries = 0;
+  const upload = async (source: Source, file: string): Promise<IngestionRun> => {
+    for (let attempt = 1; ; attempt++) {
+      const { run } = await service.upload(source, file);
+      if (run.status !== "failed" || attempt === UPLOAD_ATTEMPTS) return run;
+      retries++;
+    }
+  };
   for (const source of data.sources) {
     const { id, name, kind } = source;
     const format = kind === "survey" ? "json" : "csv";
     const registered = await service.createSource({ id, name, kind, format, mapping: SAMPLE_MAPPINGS[kind] });
     if (kind === "survey") {
-      const surveyFile = JSON.stringify(data.surveys.filter((s) => s.sourceId === id));
-      runs.push((await service.upload(registered, surveyFile)).run);
+      runs.push(await upload(registered, JSON.stringify(data.surveys.filter((s) => s.sourceId === id))));
       continue;
     }
-    const files = samplePanelFiles(scale, MAX_UPLOAD_BYTES);
-    const next = async (): Promise<void> => {
-      const file = files.next();
-      if (file.done) return;
-      runs.push((await service.upload(registered, file.value)).run);
-      return next();
-    };
-    await Promise.all(Array.from({ length: UPLOADS_IN_FLIGHT }, next));
+    for (const file of samplePanelFiles(scale, PANEL_FILE_BYTES)) runs.push(await upload(registered, file));
   }
   const failed = runs.find((run) => run.status === "failed");
   if (failed) throw new Error(`an upload of the sample data failed: ${failed.error}`);
@@ -216,6 +229,7 @@ export async function loadSampleData(service: LocalService, scale: number): Prom
   return {
     seconds: (performance.now() - started) / 1000,
     files: runs.length,
+    retries,
     received: runs.reduce((sum, run) => sum + run.received, 0),
     accepted: runs.reduce((sum, run) => sum + run.accepted, 0),
     rejected: runs.reduce((sum, run) => sum + run.rejected, 0),

@@ -120,6 +120,8 @@ export interface SizeResult {
     uploadSeconds: number;
     firstRecomputeSeconds: number;
     files: number;
+    /** Uploads sent again after a failure that was not the file's. */
+    retries: number;
     rowsReceived: number;
     rowsAccepted: number;
     rowsRejected: number;
@@ -372,6 +374,7 @@ async function measureSize(scale: number): Promise<SizeResult> {
         uploadSeconds: roundTo3(load.seconds),
         firstRecomputeSeconds: first.pass.seconds,
         files: load.files,
+        retries: load.retries,
         rowsReceived: load.received,
         rowsAccepted: load.accepted,
         rowsRejected: load.rejected,
@@ -394,6 +397,11 @@ export async function runScaleBench(scales: readonly number[] = SCALE_CONFIG.sca
   const limitSeconds = SCALE_CONFIG.prepareLimitMinutes * 60;
   const sizes: SizeResult[] = [];
   const notes: string[] = [];
+  if (scales.join() !== SCALE_CONFIG.scales.join()) {
+    notes.push(
+      `sizes ${scales.join("×, ")}× as --scales asked, instead of the configured ${SCALE_CONFIG.scales.join("×, ")}×`,
+    );
+  }
   for (const planned of scales) {
     let scale = planned;
     const previous = sizes.at(-1);
@@ -415,7 +423,15 @@ export async function runScaleBench(scales: readonly number[] = SCALE_CONFIG.sca
         if (scale <= previous.scale) break;
       }
     }
-    const size = await measureSize(scale);
+    let size: SizeResult;
+    try {
+      size = await measureSize(scale);
+    } catch (error) {
+      // The sizes measured still stand; the table says where the run stopped, and why.
+      if (!previous) throw error;
+      notes.push(`${scale}× failed (${(error as Error).message}); measured up to ${previous.scale}×`);
+      break;
+    }
     if (!size.preparation.withinLimit) {
       notes.push(
         `${scale}× took ${(size.preparation.seconds / 60).toFixed(1)} min to prepare, over the ` +
