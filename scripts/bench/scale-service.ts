@@ -183,8 +183,8 @@ export interface SampleLoad {
 
 /**
  * Panel files of at most 10 MB, as at 1× (one file of 185k rows), loaded one at a time. With two
- * 50 MB files (975k rows) in flight, and at 20× with two 10 MB files, both requests to local D1
- * through wrangler's platform proxy failed together with "other side closed".
+ * 50 MB files (975k rows) in flight, both requests to local D1 through wrangler's platform proxy
+ * failed together with "other side closed"; with two 10 MB files at 20×, one did.
  */
 const PANEL_FILE_BYTES = 10 * 1024 * 1024;
 
