@@ -49,8 +49,14 @@ const server = spawn(
   {
     cwd: root,
     stdio: "inherit",
-    // Fetching the Request.cf placeholder needs the internet; skip it unless asked for.
-    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false" },
+    env: {
+      ...process.env,
+      // Fetching the Request.cf placeholder needs the internet; skip it unless asked for.
+      CLOUDFLARE_CF_FETCH_ENABLED: process.env.CLOUDFLARE_CF_FETCH_ENABLED ?? "false",
+      // Wrangler would also append every line the worker logs, one per request, to a debug file
+      // under ~/.config/.wrangler/logs (kept 30 days), one file write per line; they are on stdout.
+      WRANGLER_WRITE_LOGS: process.env.WRANGLER_WRITE_LOGS ?? "false",
+    },
   },
 );
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => server.kill(signal));

@@ -1,6 +1,8 @@
 /**
  * One JSON log line with ECS field names: the base fields every line carries, then the event's
  * own. Callers pass identifiers, counts and outcomes, never secrets, tokens or company values.
+ * The console method matches the level, since Workers Logs and `wrangler tail` file a line under
+ * the method it was written with.
  */
 export function logEvent(
   level: "info" | "warn" | "error",
@@ -13,8 +15,7 @@ export function logEvent(
     message,
     ...fields,
   });
-  if (level === "error") console.error(line);
-  else console.log(line);
+  console[level](line);
 }
 
 /** What kind of error it was, without its message, which may quote a url or a driver's details. */

@@ -7,16 +7,25 @@ import { seed } from "../helpers/seed";
 
 const harness = new Harness();
 let lines: string[] = [];
+/** Lines written with a console method other than their level's: Workers Logs files a line by its method. */
+let misfiled: string[] = [];
 
 beforeAll(async () => {
   await seed({ sources: TEST_SOURCES });
   Object.assign(harness.env, { REQUEST_LOGS: "on" });
-  vi.spyOn(console, "log").mockImplementation((line: unknown) => {
-    lines.push(String(line));
-  });
+  for (const method of ["log", "info", "warn"] as const) {
+    vi.spyOn(console, method).mockImplementation((line: unknown) => {
+      lines.push(String(line));
+      if ((JSON.parse(String(line)) as Record<string, unknown>)["log.level"] !== method) {
+        misfiled.push(`console.${method}: ${String(line)}`);
+      }
+    });
+  }
 });
 afterEach(() => {
+  expect(misfiled).toEqual([]);
   lines = [];
+  misfiled = [];
 });
 
 describe("GET /ready", () => {

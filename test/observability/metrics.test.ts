@@ -203,7 +203,7 @@ describe("counting", () => {
     const key = series("http_requests_total", labels);
     const sink = aggregatorOf(env);
     const sent: MetricsBatch[] = [];
-    vi.spyOn(console, "log").mockImplementation(() => {});
+    vi.spyOn(console, "warn").mockImplementation(() => {});
     const added = await growth(harness, [key], async () => {
       recorder.count("http_requests_total", labels, 4);
       await recorder.flushNow({ merge: () => Promise.reject(new Error("overloaded")) });
@@ -324,7 +324,7 @@ describe("counting", () => {
   it("still serves the counters when D1 is down, without the gauges it reads from D1", async () => {
     const broken = new Harness();
     Object.assign(broken.env, { DB: unreachableD1() });
-    vi.spyOn(console, "log").mockImplementation(() => {});
+    vi.spyOn(console, "warn").mockImplementation(() => {});
     const samples = await scrape(broken);
     expect([...samples.keys()].some((key) => key.startsWith("http_requests_total{"))).toBe(true);
     expect([...samples.keys()].filter((key) => /^(source_circuit_state|data_age_seconds)/.test(key))).toEqual(
