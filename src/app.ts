@@ -1,4 +1,4 @@
-import { Hono, type MiddlewareHandler } from "hono";
+import { type Context, Hono, type MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { restAccess } from "./api/access";
@@ -47,8 +47,7 @@ export function createApp() {
 
   // Before authentication: a preflight carries no token, and must neither need one nor spend
   // the caller's rate limit.
-  const allowOrigins: MiddlewareHandler<AppEnv> = cors({
-    origin: (origin, c) => (loadConfig(c.env).corsOrigins.includes(origin) ? origin : null),
+  const allowOrigins = crossOrigin({
     allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     allowHeaders: [
       "Authorization",
@@ -134,6 +133,36 @@ export function createApp() {
   // No middleware may read the body before this: Connect reads it itself.
   app.all(`${RPC_PATH_PREFIX}*`, serveRpc);
   return app;
+}
+
+const allowedOrigin = (origin: string, c: Context<AppEnv>) =>
+  loadConfig(c.env).corsOrigins.includes(origin) ? origin : null;
+
+/**
+ * CORS for the configured origins. Hono's cors answers preflights; on any other request this
+ * sets the same headers once the answer exists, because Hono's writes them to `c.res` before
+ * the handler runs, and Hono then builds a placeholder response to hold them and copies them
+ * into the real one, on every request.
+ */
+function crossOrigin(options: {
+  allowMethods: string[];
+  allowHeaders: string[];
+  exposeHeaders: string[];
+  maxAge: number;
+}): MiddlewareHandler<AppEnv> {
+  const preflight = cors({ ...options, origin: allowedOrigin });
+  const exposed = options.exposeHeaders.join(",");
+  return async (c, next) => {
+    if (c.req.method === "OPTIONS") return preflight(c, next);
+    // Decided first: a malformed CORS_ORIGINS fails the request before it does anything.
+    const origin = allowedOrigin(c.req.header("Origin") ?? "", c);
+    await next();
+    if (origin !== null) {
+      c.res.headers.set("Access-Control-Allow-Origin", origin);
+      c.res.headers.set("Access-Control-Expose-Headers", exposed);
+    }
+    c.res.headers.append("Vary", "Origin");
+  };
 }
 
 /**

@@ -26,16 +26,37 @@ function queryParameter(path: PropertyKey[]): string {
 }
 
 /**
+ * Valid query strings already parsed, by schema: callers repeat their queries, and a cache hit
+ * should not pay for validating one again.
+ */
+const parsedQueries = new WeakMap<z.ZodType, Map<string, unknown>>();
+/** Query strings kept per schema; the oldest goes first. */
+const MAX_PARSED_QUERIES = 512;
+
+/**
  * Parses the query string with `schema`. A parameter given twice is refused rather than one of
- * its values silently chosen: lists are written once, comma-separated (sources=a,b).
+ * its values silently chosen: lists are written once, comma-separated (sources=a,b). Parsing
+ * is pure, so a query string parsed before gives the same (frozen) result again.
  */
 export function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output<T> {
+  const at = c.req.url.indexOf("?");
+  const search = at === -1 ? "" : c.req.url.slice(at);
+  let parsed = parsedQueries.get(schema);
+  if (parsed === undefined) {
+    parsed = new Map();
+    parsedQueries.set(schema, parsed);
+  }
+  const known = parsed.get(search);
+  if (known !== undefined) return known as z.output<T>;
+
   const repeated = Object.entries(c.req.queries())
     .filter(([, values]) => values.length > 1)
     .map(([name]) => ({ field: name, message: `${name} is given more than once; give it once` }));
   if (repeated.length > 0) throw invalidArgument(repeated);
   const result = schema.safeParse(c.req.query());
   if (!result.success) throw toServiceError(result.error, "query", queryParameter);
+  if (parsed.size >= MAX_PARSED_QUERIES) parsed.delete(parsed.keys().next().value!);
+  parsed.set(search, Object.freeze(result.data));
   return result.data;
 }
 

@@ -19,8 +19,10 @@ export function anonymousCaller(request: Request): Principal {
  */
 export async function authenticate(request: Request, setup: AuthSetup): Promise<Principal> {
   if (!setup.ok) throw notConfigured(setup.problems);
-  const url = new URL(request.url);
-  if (TOKEN_PARAMETERS.some((name) => url.searchParams.has(name))) {
+  // Only the query is looked at: parsing it alone costs less than parsing the whole url.
+  const at = request.url.indexOf("?");
+  const query = new URLSearchParams(at === -1 ? "" : request.url.slice(at));
+  if (TOKEN_PARAMETERS.some((name) => query.has(name))) {
     throw unauthenticated("invalid_request", "send the token in the Authorization header, not in the url");
   }
   const header = request.headers.get("Authorization");

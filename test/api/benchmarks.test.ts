@@ -237,6 +237,28 @@ describe("caching", () => {
     expect(await third.text()).toBe(text);
   });
 
+  it("validates a query string as ever after answering it: its variants are still refused", async () => {
+    const base = "/api/v1/benchmarks?metric=arr_growth&revenueRange=1M-5M&period=2024";
+    const first = await call(base);
+    expect(first.status).toBe(200);
+    const text = await first.text();
+    // Parsed once, answered the same again.
+    expect(await (await call(base)).text()).toBe(text);
+    const problems = async (path: string) => {
+      const response = await call(path);
+      return [response.status, ((await response.json()) as { errors?: unknown }).errors];
+    };
+    expect(await problems(`${base}&period=2023`)).toEqual([
+      400,
+      [{ field: "period", message: "period is given more than once; give it once" }],
+    ]);
+    expect(await problems(`${base}&bogus=1`)).toEqual([
+      400,
+      [{ field: "query", message: 'Unrecognized key: "bogus"' }],
+    ]);
+    expect((await call(base)).status).toBe(200);
+  });
+
   it("answers If-None-Match with 304 and no body", async () => {
     const etag = (await call(url)).headers.get("ETag")!;
     const revalidated = await call(url, { headers: { "If-None-Match": `W/"other", ${etag}` } });

@@ -2,6 +2,7 @@ import { env } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Env, loadConfig } from "../../src/env";
 import { QUEUES } from "../../src/jobs/messages";
+import { randomHex } from "../../src/observability/tracing/span";
 import { tokenFor } from "../helpers/auth";
 import { Harness } from "../helpers/jobs";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
@@ -87,6 +88,19 @@ async function rankingRequest(harness: Harness, traceparent?: string) {
     body: JSON.stringify({ metric: "arr_growth", value: OWN_VALUE, revenueRange: "1M-5M", period: "2024" }),
   });
 }
+
+describe("trace and span ids", () => {
+  it("are fresh random hex of their length, across refills of the random pool", () => {
+    // 4 KiB of random bytes per refill: 3,000 draws of 8 and 16 bytes take about nine.
+    const ids = Array.from({ length: 3000 }, (_, i) => randomHex(i % 2 === 0 ? 8 : 16));
+    for (const [i, id] of ids.entries())
+      expect(id).toMatch(i % 2 === 0 ? /^[0-9a-f]{16}$/ : /^[0-9a-f]{32}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Every byte value turns up: 36,000 uniform bytes miss one of 256 with odds below 1e-58.
+    const bytes = new Set(ids.join("").match(/../g));
+    expect(bytes.size).toBe(256);
+  });
+});
 
 describe("OTLP trace export", () => {
   it("exports one request's spans as one OTLP/HTTP JSON request, children under the server span", async () => {
