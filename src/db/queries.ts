@@ -56,7 +56,10 @@ const cellColumns = {
   skewness: summaries.skewness,
 };
 
-/** The latest period with data for the metric (in one band, or in any) among the given sources. */
+/**
+ * The latest period with data for the metric among the given sources, in one band
+ * (summaries_latest_period) or in any (summaries_metric_latest).
+ */
 function latestPeriodQuery(
   db: Database,
   metricKey: string,
@@ -75,16 +78,6 @@ function latestPeriodQuery(
     )
     .orderBy(desc(summaries.periodOrder))
     .limit(1);
-}
-
-export async function latestPeriod(
-  db: Database,
-  metricKey: string,
-  bandKey: string | null,
-  sourceIds: readonly string[],
-): Promise<string | undefined> {
-  const [row] = await latestPeriodQuery(db, metricKey, bandKey, sourceIds);
-  return row?.period;
 }
 
 /**
@@ -187,56 +180,63 @@ export interface PeerGroupFilter {
  * A custom peer group's panel observations, outliers flagged, read through one range of a
  * covering index (observations_peer_span, or observations_peer_industry for one industry) and
  * nothing beyond them; with the units recompute counted in `bandKeys`, the bands the group
- * reaches into. One round trip.
+ * reaches into. Without a period, of the latest with panel data, which each statement finds as
+ * the same subquery (summaries_metric_latest): one round trip either way.
  */
 export async function peerGroupRows(
   db: Database,
   metricKey: string,
-  period: string,
+  period: string | undefined,
   sourceIds: readonly string[],
   group: PeerGroupFilter,
   bandKeys: readonly string[],
-): Promise<{ rows: PeerGroupRow[]; units: PeerUnit[] }> {
-  const [rows, units] = await db.batch([
-    db
-      .select({
-        sourceId: observations.sourceId,
-        bandKey: observations.bandKey,
-        arr: observations.arr,
-        industry: observations.industry,
-        value: observations.value,
-        isOutlier: observations.isOutlier,
-      })
-      .from(observations)
-      .where(
-        and(
-          eq(observations.metricKey, metricKey),
-          eq(observations.period, period),
-          group.industry === null ? undefined : eq(observations.industry, group.industry),
-          gte(observations.arr, group.arrMin),
-          group.arrMax === null ? undefined : lt(observations.arr, group.arrMax),
-          inArray(observations.sourceId, [...sourceIds]),
-        ),
+): Promise<{ period: string | undefined; rows: PeerGroupRow[]; units: PeerUnit[] }> {
+  const latest = latestPeriodQuery(db, metricKey, null, sourceIds);
+  const inPeriod = (column: typeof observations.period | typeof peerGroupUnits.period) =>
+    period === undefined ? sql`${column} = (${latest})` : eq(column, period);
+  const groupRows = db
+    .select({
+      sourceId: observations.sourceId,
+      bandKey: observations.bandKey,
+      arr: observations.arr,
+      industry: observations.industry,
+      value: observations.value,
+      isOutlier: observations.isOutlier,
+    })
+    .from(observations)
+    .where(
+      and(
+        eq(observations.metricKey, metricKey),
+        inPeriod(observations.period),
+        group.industry === null ? undefined : eq(observations.industry, group.industry),
+        gte(observations.arr, group.arrMin),
+        group.arrMax === null ? undefined : lt(observations.arr, group.arrMax),
+        inArray(observations.sourceId, [...sourceIds]),
       ),
-    db
-      .select({
-        sourceId: peerGroupUnits.sourceId,
-        bandKey: peerGroupUnits.bandKey,
-        step: peerGroupUnits.step,
-        industry: peerGroupUnits.industry,
-        kept: peerGroupUnits.kept,
-        outliers: peerGroupUnits.outliers,
-        keptSum: peerGroupUnits.keptSum,
-      })
-      .from(peerGroupUnits)
-      .where(
-        and(
-          eq(peerGroupUnits.metricKey, metricKey),
-          eq(peerGroupUnits.period, period),
-          inArray(peerGroupUnits.sourceId, [...sourceIds]),
-          inArray(peerGroupUnits.bandKey, [...bandKeys]),
-        ),
+    );
+  const unitCounts = db
+    .select({
+      sourceId: peerGroupUnits.sourceId,
+      bandKey: peerGroupUnits.bandKey,
+      step: peerGroupUnits.step,
+      industry: peerGroupUnits.industry,
+      kept: peerGroupUnits.kept,
+      outliers: peerGroupUnits.outliers,
+      keptSum: peerGroupUnits.keptSum,
+    })
+    .from(peerGroupUnits)
+    .where(
+      and(
+        eq(peerGroupUnits.metricKey, metricKey),
+        inPeriod(peerGroupUnits.period),
+        inArray(peerGroupUnits.sourceId, [...sourceIds]),
+        inArray(peerGroupUnits.bandKey, [...bandKeys]),
       ),
-  ]);
-  return { rows, units };
+    );
+  if (period !== undefined) {
+    const [rows, units] = await db.batch([groupRows, unitCounts]);
+    return { period, rows, units };
+  }
+  const [[found], rows, units] = await db.batch([latest, groupRows, unitCounts]);
+  return { period: found?.period, rows, units };
 }

@@ -119,6 +119,10 @@ export const summaries = sqliteTable(
   (t) => [
     primaryKey({ columns: [t.metricKey, t.bandKey, t.period, t.sourceId] }),
     index("summaries_latest_period").on(t.metricKey, t.bandKey, t.periodOrder),
+    // The latest period of a metric in any band among some sources, as a custom peer group
+    // without a period needs it: read from this index alone, newest first, up to the first
+    // entry of one of those sources.
+    index("summaries_metric_latest").on(t.metricKey, t.periodOrder, t.sourceId, t.period),
     index("summaries_source").on(t.sourceId),
     check("summaries_n", sql`${t.n} > 0`),
     check("summaries_monotone", sql`${t.p25} <= ${t.p50} AND ${t.p50} <= ${t.p75}`),

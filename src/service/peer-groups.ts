@@ -1,5 +1,5 @@
 import { cacheKey } from "../cache/versioned-cache";
-import { latestPeriod, type PeerGroupFilter, peerGroupRows } from "../db/queries";
+import { type PeerGroupFilter, peerGroupRows } from "../db/queries";
 import type { Catalogue, Metric, RevenueRange } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { describe, fiveQuantiles, medianInterval, sortAscending } from "../stats";
@@ -70,7 +70,7 @@ function bandsReached(ranges: readonly RevenueRange[], group: PeerGroupFilter): 
  * Outliers are those recompute flagged in each company's band, so that every request sees the
  * same companies as kept; of those, the caller sees what service/disclosure.ts releases. On a
  * cache miss, one round trip reads the group's own rows, through one index range, and the unit
- * counts of the bands it reaches into.
+ * counts of the bands it reaches into (of the latest period with panel data, when none is asked).
  */
 export async function loadPeerGroup(
   ctx: ServiceContext,
@@ -99,18 +99,21 @@ export async function loadPeerGroup(
     panelIds,
   ]);
   const { value: aggregate } = await ctx.cache.getOrCompute(key, async (): Promise<PeerGroupAggregate> => {
-    const period = query.period ?? (await latestPeriod(ctx.db, metric.key, null, panelIds));
-    if (!period) {
-      throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
-    }
-    const { rows: inGroup, units } = await peerGroupRows(
+    const {
+      period,
+      rows: inGroup,
+      units,
+    } = await peerGroupRows(
       ctx.db,
       metric.key,
-      period,
+      query.period,
       panelIds,
       peerGroup,
       bandsReached(catalogue.revenueRanges, peerGroup),
     );
+    if (period === undefined) {
+      throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
+    }
     const kept = inGroup.filter((row) => !row.isOutlier);
     const where = `${describePeerGroup(peerGroup)}, ${period}`;
     if (kept.length === 0) {

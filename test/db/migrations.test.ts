@@ -35,6 +35,7 @@ describe("migrations", () => {
       "rejected_rows_run",
       "rejected_rows_source",
       "summaries_latest_period",
+      "summaries_metric_latest",
       "summaries_source",
     ]);
   });

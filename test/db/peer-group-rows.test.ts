@@ -57,17 +57,19 @@ const EVERY_INDUSTRY_GROUP = { ...GROUP, industry: null };
 const BAND_ROWS = PANEL.filter((c) => c.arr >= 1_000_000 && c.arr < 5_000_000).length;
 
 /** One request with the isolate's memory and KV empty, as an analyst makes it, and the statements D1 ran. */
-async function coldPeerGroup(peerGroup: PeerGroupFilter) {
+async function coldPeerGroup(peerGroup: PeerGroupFilter, period: string | null = PERIOD) {
   clearMemoryCache();
   const { keys } = await env.CACHE.list();
   await Promise.all(keys.map((key) => env.CACHE.delete(key.name)));
   const meter = new D1Meter();
   const ctx = createServiceContext({ ...env, DB: meteredD1(env.DB, meter) }, () => {}, "first-unconstrained");
   ctx.principal = { kind: "user", subject: "analyst", role: "analyst", subjectHash: "analyst" };
-  const result = await getBenchmarks(ctx, { metric: "ndr", period: PERIOD, peerGroup });
+  const result = await getBenchmarks(ctx, { metric: "ndr", period: period ?? undefined, peerGroup });
   return {
+    period: result.period,
     shown: result.pooled.n,
     calls: meter.calls,
+    latestPeriodReads: meter.statements.filter((s) => /^select "period" from "summaries"/.test(s.sql)),
     observationReads: meter.statements.filter((s) => /from "observations"/.test(s.sql)),
     unitReads: meter.statements.filter((s) => /from "peer_group_units"/.test(s.sql)),
   };
@@ -126,6 +128,16 @@ describe("a cold custom peer group", () => {
     expect(read.unitReads).toEqual([expect.objectContaining({ rowsRead: 9 + 1 })]);
     // The catalogue, the data version and the batch of the two reads above.
     expect(read.calls).toBe(3);
+  });
+
+  it("without a period finds the latest in the same round trip, from one index entry", async () => {
+    const read = await coldPeerGroup(GROUP, null);
+    expect([read.period, read.shown, read.calls]).toEqual([PERIOD, 12, 3]);
+    // The newest ndr summary is the panel's: the first entry of summaries_metric_latest.
+    expect(read.latestPeriodReads).toEqual([expect.objectContaining({ rowsRead: 1 })]);
+    // Each statement finds the period as the same subquery, and reads one entry more for it.
+    expect(read.observationReads).toEqual([expect.objectContaining({ rowsRead: 12 + 1 + 1 })]);
+    expect(read.unitReads).toEqual([expect.objectContaining({ rowsRead: 9 + 1 + 1 })]);
   });
 });
 

@@ -1,0 +1,1 @@
+CREATE INDEX `summaries_metric_latest` ON `summaries` (`metric_key`,`period_order`,`source_id`,`period`);
