@@ -13,7 +13,7 @@ import {
   tierOf,
   wilsonInterval,
 } from "../stats";
-import { loadBenchmarkCell } from "./benchmarks";
+import { type BenchmarkCell, loadBenchmarkCell } from "./benchmarks";
 import { getCatalogue, resolveMetric } from "./catalogue";
 import type { ServiceContext } from "./context";
 import { type CellQuery, isShown } from "./distribution";
@@ -86,16 +86,29 @@ export async function rankIn(
     });
   }
   const cell = await loadBenchmarkCell(ctx, catalogue, query);
-  const shown = cell.sources.filter(isShown);
+  const pooled = pooledCdfOf(cell);
   const percentile = tracedSync(
     "stats pooled percentile",
-    { "stats.sources": shown.length },
-    () => 100 * new PooledCdf(shown).cdf(value),
+    { "stats.sources": pooled.sources },
+    () => 100 * pooled.cdf.cdf(value),
   );
   return describeRank(metric, value, percentile, cell.pooled, {
     revenueRange: cell.revenueRange.key,
     period: cell.period,
   });
+}
+
+/** The pooled CDF of each cell the isolate holds, built once: every ranking against the cell reads the same one. */
+const pooledCdfs = new WeakMap<BenchmarkCell, { cdf: PooledCdf; sources: number }>();
+
+function pooledCdfOf(cell: BenchmarkCell): { cdf: PooledCdf; sources: number } {
+  let pooled = pooledCdfs.get(cell);
+  if (pooled === undefined) {
+    const shown = cell.sources.filter(isShown);
+    pooled = { cdf: new PooledCdf(shown), sources: shown.length };
+    pooledCdfs.set(cell, pooled);
+  }
+  return pooled;
 }
 
 function describeRank(
