@@ -38,6 +38,7 @@ import {
   REPO_ROOT,
   SERVICE_START_TIMEOUT_MS,
   startService,
+  WITHOUT_DEVTOOLS_ENV,
   WRANGLER_CLI,
   WRANGLER_DEV_FLAGS,
   waitUntilServing,
@@ -134,8 +135,8 @@ const VARIANTS = {
 type VariantName = keyof typeof VARIANTS;
 const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
 
-/** Ports the HTTP part needs beside the service's: the bare worker's and each variant's, each with an inspector. */
-export const HTTP_BENCH_PORT_COUNT = 2 + 2 * VARIANT_NAMES.length;
+/** Ports the HTTP part needs beside the service's: the bare worker's and each variant's. */
+export const HTTP_BENCH_PORT_COUNT = 1 + VARIANT_NAMES.length;
 
 type TargetName = "bare" | "cachedGet" | VariantName | "ranking" | "rpcRanking";
 
@@ -307,12 +308,7 @@ async function copyServiceState(variant: VariantName): Promise<void> {
   });
 }
 
-function startVariant(
-  variant: VariantName,
-  serviceArgs: readonly string[],
-  port: number,
-  inspectorPort: number,
-): ManagedServer {
+function startVariant(variant: VariantName, serviceArgs: readonly string[], port: number): ManagedServer {
   return startService(
     port,
     [
@@ -320,15 +316,12 @@ function startVariant(
       ...VARIANTS[variant].vars.flatMap((assignment) => ["--var", assignment]),
       "--persist-to",
       stateOf(variant),
-      // Instances started together would otherwise race for the default 9229.
-      "--inspector-port",
-      String(inspectorPort),
     ],
     VARIANTS[variant].instance,
   );
 }
 
-function startBareWorker(port: number, inspectorPort: number): ManagedServer {
+function startBareWorker(port: number): ManagedServer {
   return ManagedServer.start(
     "bare",
     [
@@ -340,11 +333,9 @@ function startBareWorker(port: number, inspectorPort: number): ManagedServer {
       LOOPBACK,
       "--port",
       String(port),
-      "--inspector-port",
-      String(inspectorPort),
       ...WRANGLER_DEV_FLAGS,
     ],
-    OFFLINE_WRANGLER_ENV,
+    { ...OFFLINE_WRANGLER_ENV, ...WITHOUT_DEVTOOLS_ENV },
   );
 }
 
@@ -937,21 +928,21 @@ export interface HttpBench {
  */
 export async function startHttpBench(serviceArgs: readonly string[], ports: number[]): Promise<HttpBench> {
   await checkWrkInstalled();
-  const [barePort = 0, bareInspectorPort = 0, ...variantPorts] = ports;
+  const [barePort = 0, ...variantPorts] = ports;
   const urlOf = (port: number) => `http://${LOOPBACK}:${port}`;
   for (const variant of VARIANT_NAMES) await copyServiceState(variant);
   const otlp = await startOtlpReceiver();
   console.log(
-    `Starting ${VARIANT_NAMES.map((v, i) => `${VARIANTS[v].instance} (port ${variantPorts[2 * i]})`).join(", ")} ` +
+    `Starting ${VARIANT_NAMES.map((v, i) => `${VARIANTS[v].instance} (port ${variantPorts[i]})`).join(", ")} ` +
       `and the bare worker (port ${barePort})...`,
   );
   const variants = Object.fromEntries(
     VARIANT_NAMES.map((variant, i) => {
-      const [port = 0, inspectorPort = 0] = variantPorts.slice(2 * i);
-      return [variant, { server: startVariant(variant, serviceArgs, port, inspectorPort), url: urlOf(port) }];
+      const port = variantPorts[i] ?? 0;
+      return [variant, { server: startVariant(variant, serviceArgs, port), url: urlOf(port) }];
     }),
   ) as Record<VariantName, Endpoint>;
-  const bare: Endpoint = { server: startBareWorker(barePort, bareInspectorPort), url: urlOf(barePort) };
+  const bare: Endpoint = { server: startBareWorker(barePort), url: urlOf(barePort) };
   const servers = [bare, ...Object.values(variants)].map((endpoint) => endpoint.server);
   let wrk: Wrk | undefined;
 

@@ -1,6 +1,6 @@
 /**
- * Local servers for the scripts (benchmark, RPC smoke test): started exactly as `npm start` does,
- * each in its own process group so stopping it also stops wrangler's workerd, and always stopped
+ * Local servers for the scripts (benchmark, RPC smoke test): started as `npm start` does, without
+ * the DevTools inspector, each in its own process group so stopping it also stops wrangler's workerd, and always stopped
  * when the script exits.
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -148,6 +148,16 @@ export const OFFLINE_WRANGLER_ENV = {
 };
 
 /**
+ * Leaves out the DevTools inspector proxy that `wrangler dev` attaches to workerd for a
+ * developer's debugger, which nothing here uses and a deployed Worker does not have. Attached,
+ * it turns every console call into a DevTools event and then an HTTP request to wrangler's node
+ * process (InspectorProxyWorker's "debug-log"), which on two cores halves the throughput of a
+ * service that logs a line per request (README, Benchmarks). Wrangler has no flag for this: it
+ * leaves the proxy out when a VS Code debugger is said to be attached.
+ */
+export const WITHOUT_DEVTOOLS_ENV = { VSCODE_INSPECTOR_OPTIONS: "{}" };
+
+/**
  * Launched as `npm start` does; start.mjs passes its extra arguments (`wranglerArgs` after the
  * shared flags) on to `wrangler dev`.
  */
@@ -158,6 +168,7 @@ export function startService(
 ): ManagedServer {
   return ManagedServer.start(name, ["scripts/start.mjs", ...WRANGLER_DEV_FLAGS, ...wranglerArgs], {
     ...OFFLINE_WRANGLER_ENV,
+    ...WITHOUT_DEVTOOLS_ENV,
     PORT: String(port),
   });
 }
