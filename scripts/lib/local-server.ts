@@ -151,9 +151,9 @@ export const OFFLINE_WRANGLER_ENV = {
  * Leaves out the DevTools inspector proxy that `wrangler dev` attaches to workerd for a
  * developer's debugger, which nothing here uses and a deployed Worker does not have. Attached,
  * it turns every console call into a DevTools event and then an HTTP request to wrangler's node
- * process (InspectorProxyWorker's "debug-log"), which on two cores halves the throughput of a
- * service that logs a line per request (README, Benchmarks). Wrangler has no flag for this: it
- * leaves the proxy out when a VS Code debugger is said to be attached.
+ * process (InspectorProxyWorker's "debug-log"): on two cores, a service that logs a line per
+ * request served a third fewer requests with it (README, Benchmarks). Wrangler has no flag for
+ * this: it leaves the proxy out when a VS Code debugger is said to be attached.
  */
 export const WITHOUT_DEVTOOLS_ENV = { VSCODE_INSPECTOR_OPTIONS: "{}" };
 
