@@ -17,12 +17,22 @@ export function anonymousCaller(request: Request): Principal {
  * by the address Cloudflare saw (CF-Connecting-IP; X-Forwarded-For is the client's to forge).
  * A service without its auth settings answers 503 to everything, and says why in the log.
  */
+/**
+ * Whether the query names one of TOKEN_PARAMETERS. Only a query with one of their names or a
+ * percent escape in it is parsed: any other cannot decode to them, and most queries are such.
+ */
+function carriesTokenParameter(url: string): boolean {
+  const at = url.indexOf("?");
+  if (at === -1) return false;
+  const search = url.slice(at);
+  if (!/token|jwt|%/.test(search)) return false;
+  const query = new URLSearchParams(search);
+  return TOKEN_PARAMETERS.some((name) => query.has(name));
+}
+
 export async function authenticate(request: Request, setup: AuthSetup): Promise<Principal> {
   if (!setup.ok) throw notConfigured(setup.problems);
-  // Only the query is looked at: parsing it alone costs less than parsing the whole url.
-  const at = request.url.indexOf("?");
-  const query = new URLSearchParams(at === -1 ? "" : request.url.slice(at));
-  if (TOKEN_PARAMETERS.some((name) => query.has(name))) {
+  if (carriesTokenParameter(request.url)) {
     throw unauthenticated("invalid_request", "send the token in the Authorization header, not in the url");
   }
   const header = request.headers.get("Authorization");

@@ -52,6 +52,6 @@ export function openServices(
 ): ServiceContext {
   const services = createServiceContext(env, defer, requestedFreshness(request, writes));
   services.principal = principal;
-  services.serviceHost = new URL(request.url).hostname;
+  services.requestUrl = request.url;
   return services;
 }

@@ -25,8 +25,8 @@ export interface ServiceContext {
   };
   /** The caller, for what depends on who asks (k-anonymity); undefined for queue and cron work. */
   principal?: Principal;
-  /** The host name the request came to, the service's own; undefined for queue and cron work. */
-  serviceHost?: string;
+  /** The url the request came to, whose host is the service's own; undefined for queue and cron work. */
+  requestUrl?: string;
   /** Secrets from the environment; absent ones fail the use cases that need them, never others. */
   secrets: { companyKey?: string; CREDENTIAL_KEYS?: string; CREDENTIAL_KEY_ID?: string };
   /** The D1 session's bookmark after its last query; null when the context ran none. */

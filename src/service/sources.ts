@@ -112,7 +112,8 @@ async function checkMapping(ctx: ServiceContext, kind: SourceKind, mapping: Sour
 /** Which urls this deployment may fetch: see ingest/source-url.ts. */
 export const sourceUrlPolicy = (ctx: ServiceContext): SourceUrlPolicy => ({
   allowedOrigins: ctx.config.sourceUrlAllow,
-  serviceHost: ctx.serviceHost,
+  // Parsed only here: most requests never register a url.
+  serviceHost: ctx.requestUrl === undefined ? undefined : new URL(ctx.requestUrl).hostname,
 });
 
 /** Refuses, when it is registered, a url the refresh would refuse to fetch. */

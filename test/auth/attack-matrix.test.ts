@@ -232,6 +232,14 @@ describe("REST: every attack is a 401", () => {
     });
   });
 
+  it("a valid token in the query string under a percent-escaped name (?%74oken=)", async () => {
+    const separator = READ_ROUTE.includes("?") ? "&" : "?";
+    const response = await rest(`${READ_ROUTE}${separator}%74oken=${await sign(claims())}`);
+    const description = "send the token in the Authorization header, not in the url";
+    expect(response.headers.get("WWW-Authenticate")).toBe(challenge("invalid_request", description));
+    await expectProblem(response, 401, "/problems/invalid-request");
+  });
+
   // A bad token is refused even where no token is needed, rather than read as anonymous.
   it.each(ATTACKS.filter((attack) => attack.name !== "no token"))(
     "on the anonymous catalogue too: $name",
