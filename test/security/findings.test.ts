@@ -61,8 +61,9 @@ describe("finding 1: k-anonymity was checked on the pooled n only", () => {
     });
     expect(body.statistics).toEqual({ pooled: { median: 3, iqr: 2.5 }, panels: [] });
     // 2·p25 − p50, p50 and 2·p75 − p50 gave back 2.5, 3.1 and 4.2; none of them, nor their moments, is here.
-    for (const figure of ["2.8", "3.1", "3.65", "4.2", "3.266"])
-      expect(JSON.stringify(body)).not.toContain(figure);
+    // (Timestamps are left out of the search: "…T22:44:32.859Z" holds "2.8" and is no figure.)
+    const figures = JSON.stringify(body, (key, value) => (key === "lastUpdated" ? undefined : value));
+    for (const figure of ["2.8", "3.1", "3.65", "4.2", "3.266"]) expect(figures).not.toContain(figure);
   });
 
   it("the panel alone is refused as a pool, the message counting the companies withheld", async () => {
