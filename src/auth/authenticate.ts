@@ -13,11 +13,6 @@ export function anonymousCaller(request: Request): Principal {
 }
 
 /**
- * Who sent the request: the principal of a verified bearer token, or an anonymous caller known
- * by the address Cloudflare saw (CF-Connecting-IP; X-Forwarded-For is the client's to forge).
- * A service without its auth settings answers 503 to everything, and says why in the log.
- */
-/**
  * Whether the query names one of TOKEN_PARAMETERS. Only a query with one of their names or a
  * percent escape in it is parsed: any other cannot decode to them, and most queries are such.
  */
@@ -30,6 +25,11 @@ function carriesTokenParameter(url: string): boolean {
   return TOKEN_PARAMETERS.some((name) => query.has(name));
 }
 
+/**
+ * Who sent the request: the principal of a verified bearer token, or an anonymous caller known
+ * by the address Cloudflare saw (CF-Connecting-IP; X-Forwarded-For is the client's to forge).
+ * A service without its auth settings answers 503 to everything, and says why in the log.
+ */
 export async function authenticate(request: Request, setup: AuthSetup): Promise<Principal> {
   if (!setup.ok) throw notConfigured(setup.problems);
   if (carriesTokenParameter(request.url)) {
