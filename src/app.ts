@@ -44,7 +44,7 @@ export function createApp() {
       crossOriginResourcePolicy: "same-origin",
       // Hono's other defaults govern HTML documents (opener, agent clusters, DNS prefetch, IE
       // downloads, Flash policies, the XSS auditor), which a JSON answer never is; each header
-      // still costs every answer its bytes (see README "Where a cache hit's time goes").
+      // still costs every answer its bytes (README "Security headers and CORS").
       crossOriginOpenerPolicy: false,
       originAgentCluster: false,
       xDnsPrefetchControl: false,
