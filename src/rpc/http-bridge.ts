@@ -1,9 +1,27 @@
-import type { Code, ContextValues } from "@connectrpc/connect";
-import type {
-  UniversalHandler,
-  UniversalServerRequest,
-  UniversalServerResponse,
+import {
+  Code,
+  ConnectError,
+  type ContextValues,
+  type HandlerContext,
+  type MethodImplSpec,
+} from "@connectrpc/connect";
+import {
+  createMethodSerializationLookup,
+  invokeUnaryImplementation,
+  mergeNonProtocolHeaders,
+  type UniversalHandler,
+  type UniversalHandlerOptions,
+  type UniversalServerRequest,
+  type UniversalServerResponse,
 } from "@connectrpc/connect/protocol";
+import {
+  codeToHttpStatus,
+  contentTypeUnaryJson,
+  contentTypeUnaryProto,
+  errorToJsonBytes,
+  parseContentType,
+  trailerMux,
+} from "@connectrpc/connect/protocol-connect";
 import { INTERNAL_DETAIL } from "../domain/errors";
 import { codeName } from "./metrics";
 
@@ -14,19 +32,102 @@ import { codeName } from "./metrics";
  * refused with `invalid_argument`, in the caller's protocol, never as a server fault.
  */
 
-export async function toUniversalRequest(
+/** A Connect unary call answered by connectUnaryHandler: the request, and what it needs from the router. */
+export type ConnectUnaryHandler = (request: Request, contextValues: ContextValues) => Promise<Response>;
+
+/**
+ * The Connect protocol's unary POST, the call every generated client makes, answered from
+ * connect-es's own parts: its content types, message serialization with its limits, interceptor
+ * chain and error JSON. What it leaves out is its universal handler's general machinery: a
+ * deadline signal linked through two AbortControllers, copies of every header, and the body
+ * streamed in and out as async iterables. In workerd that machinery cost the RPC ranking about a
+ * tenth of its throughput beside REST (README, Benchmarks). Only a call that connect-es would
+ * answer the same way comes here (see takesConnectUnary); any other goes to connect-es.
+ */
+export function connectUnaryHandler(
+  spec: Extract<MethodImplSpec, { kind: "unary" }>,
+  options: UniversalHandlerOptions,
+): ConnectUnaryHandler {
+  const serialization = createMethodSerializationLookup(
+    spec.method,
+    options.binaryOptions,
+    options.jsonOptions,
+    options,
+  );
+  // A message that does not decode is the caller's: connect-es says so of JSON, and calls binary
+  // it cannot decode internal, which asDecodeFailure turns into invalid_argument on its path.
+  const parse = (binary: boolean, bytes: Uint8Array) => {
+    try {
+      return serialization.getI(binary).parse(bytes);
+    } catch (error) {
+      if (error instanceof ConnectError && error.code !== Code.Internal) throw error;
+      throw new ConnectError(decodeFailure(spec.method.name), Code.InvalidArgument);
+    }
+  };
+  return async (request, contextValues) => {
+    const binary = parseContentType(request.headers.get("Content-Type"))?.binary ?? false;
+    const context: HandlerContext = {
+      service: spec.method.parent,
+      method: spec.method,
+      protocolName: "connect",
+      requestMethod: request.method,
+      url: request.url,
+      // Aborted when the caller goes away; the call has no deadline of its own (takesConnectUnary).
+      signal: request.signal,
+      timeoutMs: () => undefined,
+      requestHeader: request.headers,
+      responseHeader: new Headers({ "Content-Type": binary ? contentTypeUnaryProto : contentTypeUnaryJson }),
+      responseTrailer: new Headers(),
+      values: contextValues,
+    };
+    let status = 200;
+    let body: Uint8Array;
+    try {
+      // The gate runs before the body is read, as connect-es runs it.
+      await options.requestGate?.(context);
+      const input = parse(binary, new Uint8Array(await request.arrayBuffer()));
+      const output = await invokeUnaryImplementation(spec, context, input, options.interceptors);
+      body = serialization.getO(binary).serialize(output);
+    } catch (thrown) {
+      const error = ConnectError.from(thrown);
+      status = codeToHttpStatus(error.code);
+      context.responseHeader.set("Content-Type", contentTypeUnaryJson);
+      mergeNonProtocolHeaders(context.responseHeader, error.metadata);
+      const shown = SERVER_FAULTS.has(codeName(error.code))
+        ? new ConnectError(INTERNAL_DETAIL, error.code)
+        : error;
+      body = errorToJsonBytes(shown, options.jsonOptions);
+    }
+    const headers = trailerMux(context.responseHeader, context.responseTrailer);
+    headers.set("Content-Length", String(body.byteLength));
+    return new Response(body, { status, headers });
+  };
+}
+
+/**
+ * Whether connectUnaryHandler answers the request as connect-es would: a Connect unary POST with
+ * no deadline to enforce and a declared length within the limit. Compressed requests are refused
+ * before either path (answerCall).
+ */
+function takesConnectUnary(request: Request, maxBytes: number): boolean {
+  if (request.method !== "POST" || request.headers.has("Connect-Timeout-Ms")) return false;
+  const type = parseContentType(request.headers.get("Content-Type"));
+  return (
+    type !== undefined && !type.stream && Number(request.headers.get("Content-Length") ?? NaN) <= maxBytes
+  );
+}
+
+/**
+ * Answers a call: a compressed one is refused, a Connect unary POST goes to its ConnectUnaryHandler
+ * when takesConnectUnary, and any other to connect-es's universal handler.
+ */
+export async function answerCall(
+  handler: UniversalHandler,
+  connectUnary: ConnectUnaryHandler | undefined,
   request: Request,
   maxBytes: number,
   contextValues: ContextValues,
-): Promise<{ request: UniversalServerRequest } | { response: Response }> {
-  const base = {
-    httpVersion: "",
-    method: request.method,
-    url: request.url,
-    header: request.headers,
-    signal: request.signal,
-    contextValues,
-  };
+): Promise<Response> {
   const contentType = request.headers.get("Content-Type")?.split(";")[0]?.trim().toLowerCase() ?? "";
   const grpcWeb = contentType.startsWith("application/grpc-web");
   // The router takes no compressed messages. connect-es says so with `unimplemented`, a 501: a
@@ -36,16 +137,32 @@ export async function toUniversalRequest(
       ? new URL(request.url).searchParams.get("compression")
       : request.headers.get(grpcWeb ? "Grpc-Encoding" : "Content-Encoding");
   if (compression !== null && compression !== "" && compression.toLowerCase() !== "identity") {
-    const refusal = "compressed messages are not accepted; send the message uncompressed";
-    return { response: invalidArgument(grpcWeb, refusal) };
+    return invalidArgument(grpcWeb, "compressed messages are not accepted; send the message uncompressed");
   }
+  if (connectUnary && takesConnectUnary(request, maxBytes)) return connectUnary(request, contextValues);
+  return toFetchResponse(await handler(await toUniversalRequest(request, maxBytes, contextValues)));
+}
+
+async function toUniversalRequest(
+  request: Request,
+  maxBytes: number,
+  contextValues: ContextValues,
+): Promise<UniversalServerRequest> {
+  const base = {
+    httpVersion: "",
+    method: request.method,
+    url: request.url,
+    header: request.headers,
+    signal: request.signal,
+    contextValues,
+  };
   // A GET carries its message in the query.
-  if (request.method === "GET") return { request: { ...base, body: chunks([]) } };
+  if (request.method === "GET") return { ...base, body: chunks([]) };
   // An oversized body goes on as a stream: the handler stops reading at the limit and answers resource_exhausted.
   if (Number(request.headers.get("Content-Length")) > maxBytes + 5 || !request.body) {
-    return { request: { ...base, body: streamChunks(request.body) } };
+    return { ...base, body: streamChunks(request.body) };
   }
-  return { request: { ...base, body: chunks([new Uint8Array(await request.arrayBuffer())]) } };
+  return { ...base, body: chunks([new Uint8Array(await request.arrayBuffer())]) };
 }
 
 /**
@@ -63,8 +180,10 @@ export async function asDecodeFailure(
   if ((await responseCode(response)) !== "internal") return response;
   const grpcWeb =
     request.headers.get("Content-Type")?.toLowerCase().startsWith("application/grpc-web") ?? false;
-  return invalidArgument(grpcWeb, `could not parse the ${handler.method.name} request`, response.headers);
+  return invalidArgument(grpcWeb, decodeFailure(handler.method.name), response.headers);
 }
+
+const decodeFailure = (procedure: string) => `could not parse the ${procedure} request`;
 
 /**
  * The Connect code an answer ends with, as the protocol spells it: from its grpc-status header or

@@ -1,5 +1,9 @@
-import { createConnectRouter, createContextValues } from "@connectrpc/connect";
-import type { UniversalHandler } from "@connectrpc/connect/protocol";
+import { createConnectRouter, createContextValues, createServiceImplSpec } from "@connectrpc/connect";
+import {
+  createMethodUrl,
+  type UniversalHandler,
+  validateUniversalHandlerOptions,
+} from "@connectrpc/connect/protocol";
 import type { Context } from "hono";
 import type { AppEnv } from "../app";
 import type { Access } from "../auth/roles";
@@ -9,7 +13,13 @@ import { BOOKMARK_HEADER } from "../pipeline/bookmark";
 import { MAX_BODY_BYTES } from "../service/requests";
 import { admissionGate, admissionKey } from "./auth";
 import { errorInterceptor } from "./errors";
-import { asDecodeFailure, responseCode, toFetchResponse, toUniversalRequest } from "./http-bridge";
+import {
+  answerCall,
+  asDecodeFailure,
+  type ConnectUnaryHandler,
+  connectUnaryHandler,
+  responseCode,
+} from "./http-bridge";
 import { callTallyKey, countRefusedCall, metricsInterceptor } from "./metrics";
 import { benchmarkService, servicesKey } from "./service";
 
@@ -17,25 +27,35 @@ import { benchmarkService, servicesKey } from "./service";
 export const RPC_PATH_PREFIX = `/${BenchmarkService.typeName}/`;
 
 /**
- * Connect-es has no Workers adapter: this one routes a fetch Request to the router's universal
- * handlers. It serves the Connect protocol (JSON and binary, GET for side-effect-free methods)
- * and gRPC-Web (binary and JSON); plain gRPC needs HTTP trailers, which Workers cannot send.
+ * The Connect protocol (JSON and binary, GET for side-effect-free methods) and gRPC-Web (binary
+ * and JSON); plain gRPC needs HTTP trailers, which Workers cannot send. connect-es's own
+ * createFetchHandler would stream every body through ReadableStream adapters: the bridge
+ * (http-bridge.ts) reads a unary body once and answers a Connect unary POST from connect-es's
+ * parts without its universal handler.
  */
-const router = createConnectRouter({
+const options = {
   // The same body limit REST enforces.
   readMaxBytes: MAX_BODY_BYTES,
   // Strict like REST: an unknown field or enum name is an error, not silently dropped.
   jsonOptions: { ignoreUnknownFields: false },
-  grpc: false,
   requestGate: admissionGate,
   interceptors: [metricsInterceptor, errorInterceptor],
-});
+};
+const router = createConnectRouter({ ...options, grpc: false });
 router.service(BenchmarkService, benchmarkService);
 
 const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h.requestPath, h]));
+/** Each unary method's Connect POST, answered without connect-es's general machinery. */
+const connectUnaryHandlers = new Map<string, ConnectUnaryHandler>();
+const implementation = createServiceImplSpec<typeof BenchmarkService>(BenchmarkService, benchmarkService);
+for (const spec of Object.values(implementation.methods)) {
+  if (spec.kind !== "unary") continue;
+  const path = createMethodUrl("/", spec.method);
+  connectUnaryHandlers.set(path, connectUnaryHandler(spec, validateUniversalHandlerOptions(options)));
+}
 
 export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
-  const path = new URL(c.req.url).pathname;
+  const path = c.req.path;
   const handler = handlers.get(path);
   if (!handler) return new Response(`No procedure ${path}`, { status: 404 });
   if (!handler.allowedMethods.includes(c.req.method)) {
@@ -56,9 +76,13 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
     admitted = true;
     return rateLimit;
   });
-  const prepared = await toUniversalRequest(c.req.raw, MAX_BODY_BYTES, contextValues);
-  let response =
-    "response" in prepared ? prepared.response : await toFetchResponse(await handler(prepared.request));
+  let response = await answerCall(
+    handler,
+    connectUnaryHandlers.get(path),
+    c.req.raw,
+    MAX_BODY_BYTES,
+    contextValues,
+  );
   if (!contextValues.get(callTallyKey).counted) {
     // Admitted but never handled: the message did not decode.
     if (admitted) response = await asDecodeFailure(handler, c.req.raw, response);
