@@ -3,8 +3,8 @@
  * the code production runs, the recompute consumer's `recomputeCells` (src/service/recompute.ts),
  * in the batches its queue delivers (wrangler.toml's max_batch_size), timed pass by pass.
  *
- * The data goes in as an operator loads it (scale-service.ts), which leaves every cell to rebuild:
- * that first rebuild is part of loading. Each timed pass rebuilds every loaded cell again, as a
+ * The data goes in as scale-service.ts loads it, which leaves every cell to rebuild: that first
+ * rebuild is part of loading. Each timed pass rebuilds every loaded cell again, as a
  * reload of the whole panel does, through a binding that counts its D1 calls, rows and waits, to
  * show where the time goes. The figures are then checked against the generated panel,
  * independently of the service's statistics code: every cell's n, outliers and median, and every
@@ -139,7 +139,7 @@ async function storedStatistics(service: LocalService, cells: readonly Cell[]): 
 }
 
 /**
- * Checks every cell against the generated panel, whose valid rows are exactly what the uploads
+ * Checks every cell against the generated panel, whose valid rows are exactly what the load
  * stored: n, the outliers flagged and left out, and the type-7 median of the rest.
  */
 async function checkAgainstPanel(

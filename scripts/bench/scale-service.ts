@@ -4,18 +4,22 @@
  * `wrangler dev` uses, reached through wrangler's getPlatformProxy: every D1 query and KV call
  * crosses from Node into workerd, as a Worker's crosses into D1 and KV.
  *
- * Data goes in as an operator puts it in: the sources are registered and their files uploaded
- * through the service's createSource and uploadToSource (POST /api/v1/sources, .../uploads), and
- * every cell is rebuilt by the recompute consumer's recomputeCells, in the batches its queue
- * delivers.
+ * The sample data goes in as loadSampleData says: the sources are registered and the surveys
+ * uploaded through the service's createSource and uploadToSource (POST /api/v1/sources,
+ * .../uploads); the panel, too large to upload within the preparation limit at 100×, is written
+ * straight into the local D1 database file by scale-bulk-load.ts, as its uploads would have stored
+ * it (scale-verify.ts checks this). Every cell is then rebuilt by the recompute consumer's
+ * recomputeCells, in the batches its queue delivers.
  */
 import { execFile } from "node:child_process";
-import { rm } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
 import { getPlatformProxy, unstable_readConfig } from "wrangler";
 import type { z } from "zod";
 import type { Role } from "../../src/auth/roles";
+import { clearMemoryCache, DATA_VERSION_KV_KEY } from "../../src/cache/versioned-cache";
+import { readDataVersion } from "../../src/db/queries";
 import type { Cell, Source } from "../../src/domain/catalogue";
 import type { Env } from "../../src/env";
 import type { RecomputeResult } from "../../src/ingest/recompute";
@@ -25,12 +29,18 @@ import { createServiceContext, type Freshness, type ServiceContext } from "../..
 import { type IngestionRun, uploadToSource } from "../../src/service/ingestion";
 import { recomputeCells } from "../../src/service/recompute";
 import { createSourceRequest } from "../../src/service/requests";
+import { rulesByMetric } from "../../src/service/rules";
 import { createSource, removeSource } from "../../src/service/sources";
 import { OFFLINE_WRANGLER_ENV, REPO_ROOT, WRANGLER_CLI } from "../lib/local-server";
 import { generateSampleData, SAMPLE_MAPPINGS, samplePanelFiles } from "../sample-data/generate";
+import type { PanelBulkLoad, PanelBulkLoadJob } from "./scale-bulk-load";
 import { type D1Meter, meteredD1 } from "./scale-metered-d1";
+import { runUnderSqliteNode } from "./sqlite-node";
 
 const WRANGLER_CONFIG = path.join(REPO_ROOT, "wrangler.toml");
+const BULK_LOAD_SCRIPT = path.join(REPO_ROOT, "scripts/bench/scale-bulk-load.ts");
+/** Panel uploads pseudonymize company keys under this secret, as the deployed service does under its own. */
+const COMPANY_KEY_SECRET = "benchmark-only-company-key-secret";
 const execFileAsync = promisify(execFile);
 
 export const RUNTIME =
@@ -53,10 +63,9 @@ export interface BenchContext {
 }
 
 export class LocalService {
-  private constructor(
-    readonly env: Env,
-    private readonly dispose: () => Promise<void>,
-  ) {}
+  private runtime!: { env: Env; dispose(): Promise<void> };
+
+  private constructor(private readonly persistDir: string) {}
 
   /**
    * A fresh database in `persistDir` (never the developer's .wrangler/state), migrated exactly as
@@ -75,18 +84,57 @@ export class LocalService {
       const { stdout, stderr } = error as { stdout?: string; stderr?: string };
       throw new Error(`wrangler d1 migrations apply failed:\n${stdout ?? ""}${stderr ?? ""}`);
     }
+    // The isolate's memory must not answer from another database's data versions.
+    clearMemoryCache();
+    const service = new LocalService(persistDir);
+    await service.start();
+    return service;
+  }
+
+  private async start(): Promise<void> {
     // `wrangler d1 … --persist-to DIR` keeps D1 under DIR/v3; getPlatformProxy takes DIR/v3 itself.
     const proxy = await getPlatformProxy<Env>({
       configPath: WRANGLER_CONFIG,
-      persist: { path: path.join(persistDir, "v3") },
+      persist: { path: path.join(this.persistDir, "v3") },
       remoteBindings: false,
     });
-    // Panel uploads pseudonymize company keys under this secret, as the deployed service does under its own.
-    const env = { ...proxy.env, COMPANY_KEY_SECRET: "benchmark-only-company-key-secret" };
-    return new LocalService(env, async () => {
-      await proxy.dispose();
-      await rm(persistDir, { recursive: true, force: true });
-    });
+    this.runtime = { env: { ...proxy.env, COMPANY_KEY_SECRET }, dispose: () => proxy.dispose() };
+  }
+
+  get env(): Env {
+    return this.runtime.env;
+  }
+
+  /** The local D1 database's SQLite file: the one database miniflare keeps under the persist directory. */
+  private async databaseFile(): Promise<string> {
+    const dir = path.join(this.persistDir, "v3/d1/miniflare-D1DatabaseObject");
+    // Named by a hash of the database's id; metadata.sqlite beside it is miniflare's own.
+    const files = (await readdir(dir)).filter((name) => /^[0-9a-f]{64}\.sqlite$/.test(name));
+    if (files.length !== 1) throw new Error(`expected one D1 database file in ${dir}, found ${files.length}`);
+    return path.join(dir, files[0]!);
+  }
+
+  /**
+   * Stops the local runtime, so that nothing else holds the database file, while `write` writes
+   * to it, then starts it again. D1 moved its data version without the runtime: KV's copy is set
+   * to it, as bumpDataVersion would have, and the isolate's memory forgets the old one.
+   */
+  async withDatabaseFile<T>(write: (databaseFile: string) => Promise<T>): Promise<T> {
+    await this.runtime.dispose();
+    try {
+      return await write(await this.databaseFile());
+    } finally {
+      await this.start();
+      clearMemoryCache();
+      const { ctx } = this.context("admin");
+      await this.env.CACHE.put(DATA_VERSION_KV_KEY, await readDataVersion(ctx.db));
+    }
+  }
+
+  /** Stops the local runtime and leaves its files: the database file, for the caller to read and then remove. */
+  async release(): Promise<string> {
+    await this.runtime.dispose();
+    return this.databaseFile();
   }
 
   /**
@@ -121,7 +169,8 @@ export class LocalService {
   }
 
   async close(): Promise<void> {
-    await this.dispose();
+    await this.runtime.dispose();
+    await rm(this.persistDir, { recursive: true, force: true });
   }
 
   /** Registers a source through the service, as POST /api/v1/sources does. */
@@ -168,25 +217,54 @@ export class LocalService {
   }
 }
 
-/** What loading the sample data took, and what the uploads said of it. */
+/** How the sample panel goes in: written straight into the database file, or uploaded file by file. */
+export type PanelLoader = "bulk" | "upload";
+
+/** What each way of loading does, for the benchmark's results. */
+export const LOAD_METHODS: Record<PanelLoader, string> = {
+  bulk:
+    "sources registered and the surveys uploaded through the service (createSource, uploadToSource); " +
+    "the panel's files, cut as for upload (10 MB), each read by the service's own readRecords and " +
+    "SourceRowReader (mapping, validation, keyed-HMAC pseudonymization) and written straight into the " +
+    "local D1 database file with better-sqlite3 (prepared statements in one transaction, rows in the " +
+    "order the uploads' swaps insert them), one upload run per file, storing the rows, rejections, " +
+    "runs and data version their uploads would " +
+    "(scripts/bench/scale-verify.ts checks this row by row at 1×); the upload path is timed separately, " +
+    "by the 100,000-row upload at each size and by npm run bench -- upload",
+  upload:
+    "sources registered and every file uploaded through the service (createSource, uploadToSource): " +
+    "the surveys, then the panel in files of at most 10 MB, one at a time",
+};
+
+/** What loading the sample data took, and what its runs said of it. */
 export interface SampleLoad {
+  method: string;
   seconds: number;
+  /**
+   * Of `seconds`, the panel's own: the bulk loader's, from cutting its first file to its commit
+   * (stopping and starting the runtime around it is not in it), or the panel's uploads.
+   */
+  panelSeconds: number;
+  /** The panel's rows, as its files hold them: planted invalid rows included. */
+  panelRows: number;
+  /** Files loaded, each one ingestion run: the surveys' and the panel's. */
   files: number;
   /** Uploads sent again after a failure that was not the file's (see UPLOAD_ATTEMPTS). */
   retries: number;
   received: number;
   accepted: number;
   rejected: number;
-  /** The panel cells the uploads changed: every cell of the panel, since it was empty. */
+  /** The panel cells the runs changed: every cell of the panel, since it was empty. */
   cells: Cell[];
 }
 
 /**
- * Panel files of at most 10 MB, as at 1× (one file of 185k rows), loaded one at a time. With two
- * 50 MB files (975k rows) in flight, both requests to local D1 through wrangler's platform proxy
- * failed together with "other side closed"; with two 10 MB files at 20×, one did.
+ * The panel's files are at most 10 MB, as at 1× (one file of 185k rows). Uploaded, they go one at
+ * a time: with two 50 MB files (975k rows) in flight, both requests to local D1 through wrangler's
+ * platform proxy failed together with "other side closed"; with two 10 MB files at 20×, one did.
+ * The bulk loader reads the same files, so that its runs are the uploads' runs.
  */
-const PANEL_FILE_BYTES = 10 * 1024 * 1024;
+export const PANEL_FILE_BYTES = 10 * 1024 * 1024;
 
 /**
  * A file whose upload failed on something other than its contents is sent again, up to twice:
@@ -195,39 +273,104 @@ const PANEL_FILE_BYTES = 10 * 1024 * 1024;
  */
 const UPLOAD_ATTEMPTS = 3;
 
+/** What the benchmark reads of a run, whichever way it was loaded. */
+interface RunSummary {
+  status: IngestionRun["status"];
+  error: string | null;
+  received: number;
+  accepted: number;
+  rejected: number;
+  changedCells: Cell[];
+}
+
+/** The panel written straight into the database file by scale-bulk-load.ts, with the service's catalogue and rules. */
+async function bulkLoadPanel(
+  service: LocalService,
+  source: Source,
+  scale: number,
+  panelFileBytes: number,
+): Promise<PanelBulkLoad> {
+  const { ctx, settle } = service.context("admin");
+  const [catalogue, rules] = await Promise.all([getCatalogue(ctx), rulesByMetric(ctx)]);
+  await settle();
+  return service.withDatabaseFile((databaseFile) => {
+    const job: PanelBulkLoadJob = {
+      databaseFile,
+      scale,
+      panelFileBytes,
+      source,
+      catalogue,
+      rules: [...rules],
+    };
+    return runUnderSqliteNode<PanelBulkLoad>(BULK_LOAD_SCRIPT, [JSON.stringify(job)], {
+      env: { ...process.env, COMPANY_KEY_SECRET },
+      // A file's rows live until it is written: a larger young generation copies them less often.
+      nodeFlags: ["--max-semi-space-size=32"],
+    });
+  });
+}
+
 /**
- * The sample data at `scale` times its panel, loaded as `npm start` loads it: the three surveys,
- * each one JSON file, then the panel in files of PANEL_FILE_BYTES.
+ * The sample data at `scale` times its panel: the sources registered and the three surveys
+ * uploaded (one JSON file each) through the service, then the panel, in files of at most
+ * `panelFileBytes`, written by the bulk loader or uploaded, as `panelLoader` says.
  */
-export async function loadSampleData(service: LocalService, scale: number): Promise<SampleLoad> {
+export async function loadSampleData(
+  service: LocalService,
+  scale: number,
+  {
+    panelLoader = "bulk",
+    panelFileBytes = PANEL_FILE_BYTES,
+  }: { panelLoader?: PanelLoader; panelFileBytes?: number } = {},
+): Promise<SampleLoad> {
   const started = performance.now();
   const data = generateSampleData();
-  const runs: IngestionRun[] = [];
   let retries = 0;
-  const upload = async (source: Source, file: string): Promise<IngestionRun> => {
+  const upload = async (source: Source, file: string): Promise<RunSummary> => {
     for (let attempt = 1; ; attempt++) {
       const { run } = await service.upload(source, file);
-      if (run.status !== "failed" || attempt === UPLOAD_ATTEMPTS) return run;
+      if (run.status !== "failed" || attempt === UPLOAD_ATTEMPTS) {
+        return { ...run, changedCells: run.changedCellList ?? [] };
+      }
       retries++;
     }
   };
+  const surveyRuns: RunSummary[] = [];
+  let panel: Source | undefined;
   for (const source of data.sources) {
     const { id, name, kind } = source;
     const format = kind === "survey" ? "json" : "csv";
     const registered = await service.createSource({ id, name, kind, format, mapping: SAMPLE_MAPPINGS[kind] });
     if (kind === "survey") {
-      runs.push(await upload(registered, JSON.stringify(data.surveys.filter((s) => s.sourceId === id))));
-      continue;
+      surveyRuns.push(
+        await upload(registered, JSON.stringify(data.surveys.filter((s) => s.sourceId === id))),
+      );
+    } else {
+      panel = registered;
     }
-    for (const file of samplePanelFiles(scale, PANEL_FILE_BYTES)) runs.push(await upload(registered, file));
   }
+  if (!panel) throw new Error("the sample data has no panel source");
+
+  const uploadPanel = async (source: Source) => {
+    const panelStarted = performance.now();
+    const runs: RunSummary[] = [];
+    for (const file of samplePanelFiles(scale, panelFileBytes)) runs.push(await upload(source, file));
+    return { runs, seconds: (performance.now() - panelStarted) / 1000 };
+  };
+  const panelLoad =
+    panelLoader === "bulk"
+      ? await bulkLoadPanel(service, panel, scale, panelFileBytes)
+      : await uploadPanel(panel);
+  const runs = [...surveyRuns, ...panelLoad.runs];
+
   const failed = runs.find((run) => run.status === "failed");
-  if (failed) throw new Error(`an upload of the sample data failed: ${failed.error}`);
-  const cells = new Map(
-    runs.flatMap((run) => run.changedCellList ?? []).map((cell) => [JSON.stringify(cell), cell]),
-  );
+  if (failed) throw new Error(`a load of the sample data failed: ${failed.error}`);
+  const cells = new Map(runs.flatMap((run) => run.changedCells).map((cell) => [JSON.stringify(cell), cell]));
   return {
+    method: LOAD_METHODS[panelLoader],
     seconds: (performance.now() - started) / 1000,
+    panelSeconds: panelLoad.seconds,
+    panelRows: panelLoad.runs.reduce((sum, run) => sum + run.received, 0),
     files: runs.length,
     retries,
     received: runs.reduce((sum, run) => sum + run.received, 0),

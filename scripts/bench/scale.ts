@@ -15,9 +15,13 @@
  * it read. Growth is the largest size's median over the smallest's; a custom peer group's cost
  * per row is the slope of its cold latency over the rows it read, fitted across the sizes.
  *
- * Preparing a size (uploads and the first rebuild) is timed. A size whose preparation, predicted
- * from the sizes before it, would take longer than prepareLimitMinutes is replaced by the largest
- * size that would fit, and the results say so.
+ * Preparing a size is timed: loading it (scale-service.ts's loadSampleData: the sources registered
+ * and the surveys uploaded through the service, the panel written straight into the local D1
+ * database file by scale-bulk-load.ts, storing what its uploads would, as scale-verify.ts checks)
+ * and the first rebuild of every cell. Uploading the panel file by file would take longer than
+ * the limit at 100×; the upload path is what the 100,000-row upload times. A size whose
+ * preparation, predicted from the sizes before it, would take longer than prepareLimitMinutes is
+ * replaced by the largest size that would fit, and the results say so.
  *
  * `npm run bench -- scale` runs it and writes the `scale` section of bench/results.json;
  * `npm run bench -- scale --scales 1,10` measures other sizes.
@@ -117,10 +121,17 @@ export interface SizeResult {
   preparation: {
     /** Loading the sample data and the first rebuild of every cell: what a size needs before it serves. */
     seconds: number;
-    uploadSeconds: number;
+    /** How the sample data was loaded (scale-service.ts's LOAD_METHODS). */
+    loadMethod: string;
+    loadSeconds: number;
+    /** Of loadSeconds, the bulk loader's own: from cutting the panel's first file to its commit. */
+    panelLoadSeconds: number;
+    /** The panel's rows (invalid ones included) per second of panelLoadSeconds. */
+    panelRowsPerSecond: number;
     firstRecomputeSeconds: number;
+    /** Files loaded, each one ingestion run: the surveys' and the panel's. */
     files: number;
-    /** Uploads sent again after a failure that was not the file's. */
+    /** Survey uploads sent again after a failure that was not the file's. */
     retries: number;
     rowsReceived: number;
     rowsAccepted: number;
@@ -354,7 +365,8 @@ async function measureSize(scale: number): Promise<SizeResult> {
     const first = await timeRecomputePass(service, load.cells, batchSize);
     const preparationSeconds = load.seconds + first.pass.seconds;
     log(
-      `prepared in ${(preparationSeconds / 60).toFixed(1)} min (uploads ${load.seconds.toFixed(0)} s, ` +
+      `prepared in ${(preparationSeconds / 60).toFixed(1)} min (load ${load.seconds.toFixed(0)} s, the ` +
+        `panel's ${load.panelRows.toLocaleString("en-US")} rows written in ${load.panelSeconds.toFixed(0)} s; ` +
         `first recompute ${first.pass.seconds.toFixed(0)} s)`,
     );
     const checks = recomputeChecks(service, scale, load.cells);
@@ -381,7 +393,10 @@ async function measureSize(scale: number): Promise<SizeResult> {
       cells: verified.cells,
       preparation: {
         seconds: roundTo3(preparationSeconds),
-        uploadSeconds: roundTo3(load.seconds),
+        loadMethod: load.method,
+        loadSeconds: roundTo3(load.seconds),
+        panelLoadSeconds: roundTo3(load.panelSeconds),
+        panelRowsPerSecond: Math.round(load.panelRows / load.panelSeconds),
         firstRecomputeSeconds: first.pass.seconds,
         files: load.files,
         retries: load.retries,

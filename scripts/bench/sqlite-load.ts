@@ -1,7 +1,7 @@
 /**
  * The plain-SQLite side of the upload benchmark (scripts/bench/upload.ts), run in a child process
  * because better-sqlite3 is a native addon: it loads only under the Node whose ABI it was built
- * for, which need not be the Node that runs the scripts (see findSqliteNode in upload.ts).
+ * for, which need not be the Node that runs the scripts (see findSqliteNode in sqlite-node.ts).
  *
  * Loads a panel CSV into a fresh SQLite file the way a competent plain loader would: one prepared
  * upsert on the natural key, run once per row inside one transaction, into a table with the same

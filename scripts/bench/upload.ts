@@ -21,7 +21,6 @@
  * `npm run bench` runs this against the service it started; `npm run bench -- upload` runs only this.
  */
 import { execFile } from "node:child_process";
-import { existsSync, realpathSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -29,6 +28,7 @@ import { promisify } from "node:util";
 import { REPO_ROOT } from "../lib/local-server";
 import { PANEL_HEADER, SAMPLE_SEED, validPanelRows } from "../sample-data/generate";
 import type { SqliteLoadResult } from "./sqlite-load";
+import { findSqliteNode } from "./sqlite-node";
 
 export const UPLOAD_CONFIG = {
   rows: 100_000,
@@ -269,41 +269,6 @@ function buildCsv(
 // The SQLite side
 
 const execFileAsync = promisify(execFile);
-
-/**
- * A Node that can load better-sqlite3. npm builds the addon for the headers it is configured with
- * (`nodedir`; on these machines the system Node's) or downloads a prebuilt one for the Node that
- * ran the install, so it may load under this Node, under the system's, or under both.
- */
-async function findSqliteNode(): Promise<string> {
-  const nodedir = process.env.npm_config_nodedir;
-  const candidates = [
-    process.execPath,
-    ...(nodedir ? [path.join(nodedir, "bin/node")] : []),
-    ...(process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "node")),
-  ];
-  const tried = new Set<string>();
-  const failures: string[] = [];
-  for (const candidate of candidates) {
-    if (!existsSync(candidate)) continue;
-    const real = realpathSync(candidate);
-    if (tried.has(real)) continue;
-    tried.add(real);
-    try {
-      await execFileAsync(real, ["-e", "new (require('better-sqlite3'))(':memory:').close()"], {
-        cwd: REPO_ROOT,
-      });
-      return real;
-    } catch (error) {
-      const stderr = (error as { stderr?: string }).stderr ?? String(error);
-      const reason = stderr.split("\n").find((line) => line.includes("NODE_MODULE_VERSION")) ?? stderr.trim();
-      failures.push(`${real}: ${reason.split("\n")[0]}`);
-    }
-  }
-  throw new Error(
-    `no Node here can load better-sqlite3 (run npm install, or npm rebuild better-sqlite3):\n  ${failures.join("\n  ")}`,
-  );
-}
 
 async function runSqliteLoad(
   node: string,
