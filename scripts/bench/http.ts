@@ -138,7 +138,7 @@ const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
 /** Ports the HTTP part needs beside the service's: the bare worker's and each variant's. */
 export const HTTP_BENCH_PORT_COUNT = 1 + VARIANT_NAMES.length;
 
-type TargetName = "bare" | "cachedGet" | VariantName | "ranking" | "rpcRanking";
+type TargetName = "bare" | "cachedGet" | VariantName | "ranking" | "rpcRanking" | "rpcRankingViaConnectEs";
 
 interface Target {
   name: TargetName;
@@ -168,6 +168,11 @@ const RATIOS = {
     label: "× uninstrumented",
   },
   ratioToSilent: { baseline: "cachedGetSilent", of: "requestsPerSecond", label: "× silent" },
+  ratioToConnectEs: {
+    baseline: "rpcRankingViaConnectEs",
+    of: "requestsPerSecond",
+    label: "× via connect-es",
+  },
 } as const satisfies Record<
   string,
   { baseline: TargetName; of: "requestsPerSecond" | "latencyP99Ms"; label: string }
@@ -181,7 +186,8 @@ const RATIOS_OF: Record<TargetName, RatioName[]> = {
   cachedGetUninstrumented: ["ratioToBare", "p99ToBare", "ratioToSilent"],
   cachedGetSilent: ["ratioToBare", "p99ToBare"],
   ranking: ["ratioToBare", "p99ToBare"],
-  rpcRanking: ["ratioToBare", "p99ToBare", "ratioToRestRanking"],
+  rpcRanking: ["ratioToBare", "p99ToBare", "ratioToRestRanking", "ratioToConnectEs"],
+  rpcRankingViaConnectEs: ["ratioToBare", "p99ToBare", "ratioToRestRanking"],
 };
 
 const GOALS = {
@@ -300,12 +306,30 @@ export interface BenchedService {
 const stateOf = (variant: VariantName) =>
   path.join(REPO_ROOT, `.wrangler/bench-${VARIANTS[variant].instance}`);
 
-/** A variant's state is the service's data as it is now; with no state yet, each loads the same sample data. */
+/**
+ * The variants answer from copies of the service's state. A fresh clone has none yet: the service
+ * is started once to load its sample data, then stopped. Loaded apart, each copy would stamp its
+ * own load time into its answers, and no two would answer the same body.
+ */
+async function prepareServiceState(port: number): Promise<void> {
+  const exists = await access(SERVICE_STATE).then(
+    () => true,
+    () => false,
+  );
+  if (exists) return;
+  console.log("No local state yet: starting the service once to load its sample data...");
+  const service = startService(port, [], "first start");
+  try {
+    await service.waitUntilReady(SERVICE_START_TIMEOUT_MS);
+  } finally {
+    await service.stop();
+  }
+}
+
+/** A variant's state is the service's data as it is now. */
 async function copyServiceState(variant: VariantName): Promise<void> {
   await rm(stateOf(variant), { recursive: true, force: true });
-  await cp(SERVICE_STATE, stateOf(variant), { recursive: true }).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== "ENOENT") throw error;
-  });
+  await cp(SERVICE_STATE, stateOf(variant), { recursive: true });
 }
 
 function startVariant(variant: VariantName, serviceArgs: readonly string[], port: number): ManagedServer {
@@ -408,6 +432,22 @@ function defineTargets(
     url: `${endpoint.url}${cachedGetQuery}`,
     headers: { authorization },
   });
+  const rpcRankingOn = (name: TargetName, deadline: Record<string, string>): Target => ({
+    name,
+    ...on(service),
+    method: "POST",
+    url: `${service.url}/benchmark.v1.BenchmarkService/CalculateRanking`,
+    headers: {
+      authorization,
+      "content-type": "application/proto",
+      "connect-protocol-version": "1",
+      ...deadline,
+    },
+    body: Buffer.from(toBinary(CalculateRankingRequestSchema, rpcRankingRequest)),
+    bodyDescription: `(protobuf${Object.entries(deadline)
+      .map(([header, value]) => `, ${header}: ${value}`)
+      .join("")}) ${toJsonString(CalculateRankingRequestSchema, rpcRankingRequest)}`,
+  });
   return {
     bare: { name: "bare", ...on(bare), method: "GET", url: `${bare.url}/bare`, headers: { authorization } },
     cachedGet: cachedGetOn("cachedGet", service),
@@ -421,15 +461,10 @@ function defineTargets(
       headers: { authorization, "content-type": "application/json" },
       body: JSON.stringify(RANKING_QUERY),
     },
-    rpcRanking: {
-      name: "rpcRanking",
-      ...on(service),
-      method: "POST",
-      url: `${service.url}/benchmark.v1.BenchmarkService/CalculateRanking`,
-      headers: { authorization, "content-type": "application/proto", "connect-protocol-version": "1" },
-      body: Buffer.from(toBinary(CalculateRankingRequestSchema, rpcRankingRequest)),
-      bodyDescription: `(protobuf) ${toJsonString(CalculateRankingRequestSchema, rpcRankingRequest)}`,
-    },
+    rpcRanking: rpcRankingOn("rpcRanking", {}),
+    // The same call with a deadline, which the bridge leaves to connect-es's universal handler
+    // (src/rpc/http-bridge.ts): what the bridge's own Connect unary path saves, side by side.
+    rpcRankingViaConnectEs: rpcRankingOn("rpcRankingViaConnectEs", { "connect-timeout-ms": "60000" }),
   };
 }
 
@@ -930,6 +965,7 @@ export async function startHttpBench(serviceArgs: readonly string[], ports: numb
   await checkWrkInstalled();
   const [barePort = 0, ...variantPorts] = ports;
   const urlOf = (port: number) => `http://${LOOPBACK}:${port}`;
+  await prepareServiceState(barePort);
   for (const variant of VARIANT_NAMES) await copyServiceState(variant);
   const otlp = await startOtlpReceiver();
   console.log(
@@ -968,6 +1004,7 @@ export async function startHttpBench(serviceArgs: readonly string[], ports: numb
         await checkSameAnswer(targets.cachedGet, targets[variant]);
       }
       await checkRpcMatchesRest(targets.ranking, targets.rpcRanking);
+      await checkRpcMatchesRest(targets.ranking, targets.rpcRankingViaConnectEs);
 
       wrk = await Wrk.prepare(targetList);
       const cpu = await CpuMeter.create();
@@ -1018,7 +1055,7 @@ export async function startHttpBench(serviceArgs: readonly string[], ports: numb
           settleMsBeforeEachScrape: SETTLE_MS,
           authorization: "Bearer <analyst dev token> on every target, the bare one included",
           instrumentation:
-            "cachedGet, ranking, rpcRanking: metrics (flushed to the aggregator every second), one JSON log line " +
+            "cachedGet, ranking, rpcRanking, rpcRankingViaConnectEs: metrics (flushed to the aggregator every second), one JSON log line " +
             "per request, and every request traced and exported as OTLP/HTTP JSON to a local receiver; " +
             VARIANT_NAMES.map((variant) => `${variant}: ${VARIANTS[variant].description}`).join("; "),
           cpu:
