@@ -102,6 +102,16 @@ export interface Spread {
   rounds: number[];
 }
 
+/** An error's message and its causes': "fetch failed" says nothing without the socket error under it. */
+function withCauses(error: unknown): string {
+  const messages: string[] = [];
+  for (let cause = error; cause !== undefined; cause = (cause as Error).cause) {
+    messages.push(cause instanceof Error ? cause.message : String(cause));
+    if (!(cause instanceof Error)) break;
+  }
+  return messages.join(": ");
+}
+
 export interface RequestFigures {
   request: string;
   coldMs: Spread;
@@ -454,7 +464,8 @@ export async function runScaleBench(scales: readonly number[] = SCALE_CONFIG.sca
     } catch (error) {
       // The sizes measured still stand; the table says where the run stopped, and why.
       if (!previous) throw error;
-      notes.push(`${scale}× failed (${(error as Error).message}); measured up to ${previous.scale}×`);
+      console.error(error);
+      notes.push(`${scale}× failed (${withCauses(error)}); measured up to ${previous.scale}×`);
       break;
     }
     if (!size.preparation.withinLimit) {
