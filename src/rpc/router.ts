@@ -48,10 +48,11 @@ const handlers = new Map<string, UniversalHandler>(router.handlers.map((h) => [h
 /** Each unary method's Connect POST, answered without connect-es's general machinery. */
 const connectUnaryHandlers = new Map<string, ConnectUnaryHandler>();
 const implementation = createServiceImplSpec<typeof BenchmarkService>(BenchmarkService, benchmarkService);
+// The options as connect-es completes them for its own handlers (its JSON and binary defaults).
+const handlerOptions = validateUniversalHandlerOptions(options);
 for (const spec of Object.values(implementation.methods)) {
   if (spec.kind !== "unary") continue;
-  const path = createMethodUrl("/", spec.method);
-  connectUnaryHandlers.set(path, connectUnaryHandler(spec, validateUniversalHandlerOptions(options)));
+  connectUnaryHandlers.set(createMethodUrl("/", spec.method), connectUnaryHandler(spec, handlerOptions));
 }
 
 export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
