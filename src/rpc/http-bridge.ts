@@ -26,10 +26,11 @@ import { INTERNAL_DETAIL } from "../domain/errors";
 import { codeName } from "./metrics";
 
 /*
- * Between fetch and connect-es's universal handlers. Unary bodies are small and bounded, so they
- * are read once into memory and answered from memory: cheaper than streaming them through
- * ReadableStream/async-iterable adapters. A malformed request is the client's fault, so it is
- * refused with `invalid_argument`, in the caller's protocol, never as a server fault.
+ * Between fetch and connect-es's universal handlers, and in their place for a Connect unary POST
+ * (connectUnaryHandler). Unary bodies are small and bounded, so they are read once into memory and
+ * answered from memory: cheaper than streaming them through ReadableStream/async-iterable
+ * adapters. A malformed request is the client's fault, so it is refused with `invalid_argument`,
+ * in the caller's protocol, never as a server fault.
  */
 
 /** A Connect unary call answered by connectUnaryHandler: the request, and what it needs from the router. */
