@@ -62,6 +62,22 @@ export interface BenchContext {
   settle(): Promise<void>;
 }
 
+/**
+ * At 100×, the first KV list after the ten-minute first recompute failed in wrangler's platform
+ * proxy with "fetch failed", caused by "other side closed" (2026-12-07). Listing and deleting keys
+ * are idempotent, so such a call is made again, twice at most.
+ */
+async function againIfSocketClosed<T>(call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      const cause = (error as Error).cause as { code?: string } | undefined;
+      if (attempt === 3 || cause?.code !== "UND_ERR_SOCKET") throw error;
+    }
+  }
+}
+
 export class LocalService {
   private runtime!: { env: Env; dispose(): Promise<void> };
 
@@ -162,8 +178,10 @@ export class LocalService {
   async emptyKv(): Promise<void> {
     let cursor: string | undefined;
     do {
-      const page = await this.env.CACHE.list(cursor === undefined ? {} : { cursor });
-      await Promise.all(page.keys.map((key) => this.env.CACHE.delete(key.name)));
+      const page = await againIfSocketClosed(() =>
+        this.env.CACHE.list(cursor === undefined ? {} : { cursor }),
+      );
+      await Promise.all(page.keys.map((key) => againIfSocketClosed(() => this.env.CACHE.delete(key.name))));
       cursor = page.list_complete ? undefined : page.cursor;
     } while (cursor !== undefined);
   }
