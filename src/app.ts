@@ -1,6 +1,4 @@
 import { type Context, Hono, type MiddlewareHandler } from "hono";
-import { cors } from "hono/cors";
-import { secureHeaders } from "hono/secure-headers";
 import { restAccess } from "./api/access";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
@@ -14,12 +12,14 @@ import { type Env, loadConfig } from "./env";
 import { observeRequests } from "./observability/http";
 import { METRICS_PATH, serveMetrics } from "./observability/metrics/scrape";
 import { admitCaller, openServices } from "./pipeline/admission";
+import { answerHeaders } from "./pipeline/answer-headers";
 import { BOOKMARK_HEADER } from "./pipeline/bookmark";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
 import { createServiceContext, type ServiceContext } from "./service/context";
 import { readiness } from "./service/health";
 import { MAX_BODY_BYTES } from "./service/requests";
 
+/** Variables are read with `c.get`: Hono's `c.var` copies them all into a new object on every read. */
 export interface AppEnv {
   Bindings: Env;
   Variables: { services: ServiceContext; principal: Principal };
@@ -35,74 +35,61 @@ export function createApp() {
   // Next, so that every answer carries them: routes, errors, 404s, RPC and CORS preflights.
   app.use(
     "*",
-    secureHeaders({
-      // Answers are JSON, never a page: nothing may load, run or frame them.
-      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
-      xFrameOptions: "DENY",
-      // CORP binds only no-cors loads (<script>, <img>); CORS fetches from allowed origins pass
-      // whatever it says, so the strictest value costs the allow-list nothing.
-      crossOriginResourcePolicy: "same-origin",
-      // Hono's other defaults govern HTML documents (opener, agent clusters, DNS prefetch, IE
-      // downloads, Flash policies, the XSS auditor), which a JSON answer never is; each header
-      // still costs every answer its bytes (README "Security headers and CORS").
-      crossOriginOpenerPolicy: false,
-      originAgentCluster: false,
-      xDnsPrefetchControl: false,
-      xDownloadOptions: false,
-      xPermittedCrossDomainPolicies: false,
-      xXssProtection: false,
+    answerHeaders({
+      pathPrefixes: ["/api/", RPC_PATH_PREFIX],
+      allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+      allowHeaders: [
+        "Authorization",
+        "Content-Type",
+        "If-None-Match",
+        "X-D1-Bookmark",
+        "Connect-Protocol-Version",
+        "Connect-Timeout-Ms",
+        // gRPC-Web clients send their deadline here.
+        "Grpc-Timeout",
+        "X-Grpc-Web",
+        "X-User-Agent",
+      ],
+      exposeHeaders: [
+        "ETag",
+        "X-D1-Bookmark",
+        "RateLimit",
+        "RateLimit-Policy",
+        "Retry-After",
+        "WWW-Authenticate",
+        "Grpc-Status",
+        "Grpc-Message",
+        "Grpc-Status-Details-Bin",
+      ],
+      // Chromium's ceiling: every call with a token is preflighted, so let browsers remember.
+      maxAge: 7200,
     }),
   );
 
-  // Before authentication: a preflight carries no token, and must neither need one nor spend
-  // the caller's rate limit.
-  const allowOrigins = crossOrigin({
-    allowMethods: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    allowHeaders: [
-      "Authorization",
-      "Content-Type",
-      "If-None-Match",
-      "X-D1-Bookmark",
-      "Connect-Protocol-Version",
-      "Connect-Timeout-Ms",
-      // gRPC-Web clients send their deadline here.
-      "Grpc-Timeout",
-      "X-Grpc-Web",
-      "X-User-Agent",
-    ],
-    exposeHeaders: [
-      "ETag",
-      "X-D1-Bookmark",
-      "RateLimit",
-      "RateLimit-Policy",
-      "Retry-After",
-      "WWW-Authenticate",
-      "Grpc-Status",
-      "Grpc-Message",
-      "Grpc-Status-Details-Bin",
-    ],
-    // Chromium's ceiling: every call with a token is preflighted, so let browsers remember.
-    maxAge: 7200,
-  });
-  app.use("/api/*", allowOrigins);
-  app.use(`${RPC_PATH_PREFIX}*`, allowOrigins);
-
-  // Every REST request is admitted first (src/pipeline/admission.ts); RPC takes the same steps in
-  // connect-es's request gate, so that its refusals carry Connect codes.
+  // Every REST request is admitted first (src/pipeline/admission.ts), and one under /api/ gets
+  // its service context; RPC takes the same steps in connect-es's request gate, so that its
+  // refusals carry Connect codes.
   app.use("*", async (c, next) => {
-    if (c.req.path.startsWith(RPC_PATH_PREFIX)) return next();
+    const path = c.req.path;
+    if (path.startsWith(RPC_PATH_PREFIX)) return next();
     // A Prometheus server may scrape with its own secret token instead of an admin's JWT.
     const scraper =
-      c.req.path === METRICS_PATH && (await presentsScrapeToken(c.req.raw, c.env.METRICS_SCRAPE_TOKEN));
-    const { principal, rateLimit } = await admitCaller(
-      c.env,
-      c.req.raw,
-      restAccess(c.req.method, c.req.path),
-      scraper,
-    );
+      path === METRICS_PATH && (await presentsScrapeToken(c.req.raw, c.env.METRICS_SCRAPE_TOKEN));
+    const access = restAccess(c.req.method, path);
+    const { principal, rateLimit } = await admitCaller(c.env, c.req.raw, access, scraper);
     c.set("principal", principal);
+    // One service context per API request.
+    let services: ServiceContext | undefined;
+    if (path.startsWith("/api/")) {
+      const writes = c.req.method !== "GET" && access === "admin";
+      services = openServices(c.env, c.req.raw, principal, writes, (work) => c.executionCtx.waitUntil(work));
+      c.set("services", services);
+    }
     await next();
-    for (const [name, value] of Object.entries(rateLimit)) c.res.headers.set(name, value);
+    const headers = c.res.headers;
+    for (const name in rateLimit) headers.set(name, rateLimit[name]!);
+    const bookmark = services?.bookmark() ?? null;
+    if (bookmark !== null) headers.set(BOOKMARK_HEADER, bookmark);
   });
 
   // Liveness: cheap, and never touches D1 or KV.
@@ -114,24 +101,13 @@ export function createApp() {
       (work) => c.executionCtx.waitUntil(work),
       "first-unconstrained",
     );
-    const report = await readiness(services, isAdmin(c.var.principal));
+    const report = await readiness(services, isAdmin(c.get("principal")));
     return c.json(report, report.status === "ready" ? 200 : 503);
   });
 
   // Prometheus exposition: the admin role or the scrape token (see above).
   app.get(METRICS_PATH, serveMetrics);
 
-  // One service context per REST request; RPC opens its own in its request gate.
-  app.use("/api/*", async (c, next) => {
-    const writes = c.req.method !== "GET" && restAccess(c.req.method, c.req.path) === "admin";
-    const services = openServices(c.env, c.req.raw, c.var.principal, writes, (work) =>
-      c.executionCtx.waitUntil(work),
-    );
-    c.set("services", services);
-    await next();
-    const bookmark = services.bookmark();
-    if (bookmark !== null) c.res.headers.set(BOOKMARK_HEADER, bookmark);
-  });
   app.use(`${RPC_PATH_PREFIX}*`, boundRpcBody);
 
   app.route("/api/v1/benchmarks", benchmarkRoutes);
@@ -142,36 +118,6 @@ export function createApp() {
   // No middleware may read the body before this: Connect reads it itself.
   app.all(`${RPC_PATH_PREFIX}*`, serveRpc);
   return app;
-}
-
-const allowedOrigin = (origin: string, c: Context<AppEnv>) =>
-  loadConfig(c.env).corsOrigins.includes(origin) ? origin : null;
-
-/**
- * CORS for the configured origins. Hono's cors answers preflights; on any other request this
- * sets the same headers once the answer exists, because Hono's writes them to `c.res` before
- * the handler runs, and Hono then builds a placeholder response to hold them and copies them
- * into the real one, on every request.
- */
-function crossOrigin(options: {
-  allowMethods: string[];
-  allowHeaders: string[];
-  exposeHeaders: string[];
-  maxAge: number;
-}): MiddlewareHandler<AppEnv> {
-  const preflight = cors({ ...options, origin: allowedOrigin });
-  const exposed = options.exposeHeaders.join(",");
-  return async (c, next) => {
-    if (c.req.method === "OPTIONS") return preflight(c, next);
-    // Decided first: a malformed CORS_ORIGINS fails the request before it does anything.
-    const origin = allowedOrigin(c.req.header("Origin") ?? "", c);
-    await next();
-    if (origin !== null) {
-      c.res.headers.set("Access-Control-Allow-Origin", origin);
-      c.res.headers.set("Access-Control-Expose-Headers", exposed);
-    }
-    c.res.headers.append("Vary", "Origin");
-  };
 }
 
 /**

@@ -6,11 +6,11 @@ import { respondCached } from "./http-cache";
 
 export const catalogueRoutes = new Hono<AppEnv>()
   .get("/metrics", (c) =>
-    respondCached(c, "metrics", async () => ({ metrics: (await getCatalogue(c.var.services)).metrics })),
+    respondCached(c, "metrics", async () => ({ metrics: (await getCatalogue(c.get("services"))).metrics })),
   )
   .get("/revenue-ranges", (c) =>
     respondCached(c, "revenue-ranges", async () => ({
-      revenueRanges: (await getCatalogue(c.var.services)).revenueRanges,
+      revenueRanges: (await getCatalogue(c.get("services"))).revenueRanges,
       peerGroupBounds: PEER_GROUP_BOUNDS,
     })),
   );

@@ -28,8 +28,9 @@ export async function respondCached(
   produce: () => Promise<unknown>,
 ): Promise<Response> {
   // Who may see what differs (admins see figures below k): each view is cached apart.
-  const { audience } = disclosureFor(c.var.services);
-  const { value, result } = await c.var.services.cache.getOrCompute<CachedBody>(
+  const services = c.get("services");
+  const { audience } = disclosureFor(services);
+  const { value, result } = await services.cache.getOrCompute<CachedBody>(
     `http:${audience}:${key}`,
     async () => {
       const body = JSON.stringify(await produce());
@@ -39,7 +40,7 @@ export async function respondCached(
   const headers = {
     ETag: value.etag,
     // private: answers depend on who asks (roles, k-anonymity), so no shared cache may keep them.
-    "Cache-Control": `private, max-age=${c.var.services.config.cacheMaxAgeSeconds}`,
+    "Cache-Control": `private, max-age=${services.config.cacheMaxAgeSeconds}`,
     "X-Cache": result,
   };
   if (matchesEtag(c.req.header("If-None-Match"), value.etag)) return c.body(null, 304, headers);

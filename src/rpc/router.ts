@@ -89,12 +89,12 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
     if (admitted) response = await asDecodeFailure(handler, c.req.raw, response);
     countRefusedCall(handler.method.name, await responseCode(response));
   }
-  const bookmark = c.var.services?.bookmark() ?? null;
+  const bookmark = c.get("services")?.bookmark() ?? null;
   if (bookmark !== null) response.headers.set(BOOKMARK_HEADER, bookmark);
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
     // private: answers depend on who asks, so no shared cache may keep them.
-    response.headers.set("Cache-Control", `private, max-age=${c.var.services!.config.cacheMaxAgeSeconds}`);
+    response.headers.set("Cache-Control", `private, max-age=${c.get("services")!.config.cacheMaxAgeSeconds}`);
   }
   return response;
 }

@@ -1,13 +1,6 @@
 import { BatchSchedule } from "../batching";
 import { errorType, logEvent } from "../log";
-import {
-  COUNTERS,
-  type CounterLabels,
-  type CounterName,
-  HISTOGRAMS,
-  type HistogramLabels,
-  type HistogramName,
-} from "./catalogue";
+import type { CounterLabels, CounterName, HistogramLabels, HistogramName } from "./catalogue";
 import { MetricDeltas, type MetricsBatch } from "./series";
 
 /** Where batches go: the MetricsAggregator Durable Object, or a test's stand-in. */
@@ -22,9 +15,6 @@ const MAX_UNSENT_BATCHES = 20;
  * ids (BATCH_MEMORY_MS), so that a resend of a batch it did take is still recognised.
  */
 export const RESEND_WITHIN_MS = 5 * 60_000;
-
-const valuesOf = (names: readonly string[], labels: Record<string, string>) =>
-  names.map((name) => labels[name]!);
 
 /**
  * One isolate's metrics. Recording only updates a map; what accumulates goes to the aggregator
@@ -41,11 +31,11 @@ export class MetricsRecorder {
   private readonly schedule = new BatchSchedule();
 
   count<N extends CounterName>(name: N, labels: CounterLabels<N>, by = 1): void {
-    if (this.enabled) this.deltas.count(name, valuesOf(COUNTERS[name].labels, labels), by);
+    if (this.enabled) this.deltas.count(name, labels, by);
   }
 
   observe<N extends HistogramName>(name: N, labels: HistogramLabels<N>, value: number): void {
-    if (this.enabled) this.deltas.observe(name, valuesOf(HISTOGRAMS[name].labels, labels), value);
+    if (this.enabled) this.deltas.observe(name, labels, value);
   }
 
   /** After a request or a batch: makes sure what it recorded is sent within `delayMs`. */

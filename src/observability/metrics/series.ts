@@ -55,34 +55,76 @@ export function addHistogram(into: HistogramSeries, from: Pick<HistogramSeries, 
   into.sum += from.sum;
 }
 
+/** Label values by label name, as recorders give them. */
+export type Labels = Readonly<Record<string, string>>;
+
+/**
+ * Series by name and then one map level per label value, in the catalogue's order: finding a
+ * series already recorded walks the maps and allocates nothing, where a key string built per
+ * call would cost every request its garbage.
+ */
+class SeriesIndex<S> {
+  private readonly root = new Map<string, unknown>();
+  readonly series: S[] = [];
+
+  find(name: string, labelNames: readonly string[], labels: Labels): S | undefined {
+    let node = this.root.get(name);
+    for (let i = 0; i < labelNames.length && node !== undefined; i++) {
+      node = (node as Map<string, unknown>).get(labels[labelNames[i]!]!);
+    }
+    return node as S | undefined;
+  }
+
+  add(name: string, labelNames: readonly string[], labels: Labels, series: S): void {
+    let level = this.root;
+    let key = name;
+    for (const labelName of labelNames) {
+      let next = level.get(key) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(key, next);
+      }
+      level = next;
+      key = labels[labelName]!;
+    }
+    level.set(key, series);
+    this.series.push(series);
+  }
+}
+
 /**
  * Changes an isolate has recorded and not yet flushed. Recording is a map update and nothing
  * else, so instrumenting a request costs next to nothing; the aggregator adds the batches up.
  */
 export class MetricDeltas {
-  private readonly counters = new Map<string, CounterSeries>();
-  private readonly histograms = new Map<string, HistogramSeries>();
+  private counters = new SeriesIndex<CounterSeries>();
+  private histograms = new SeriesIndex<HistogramSeries>();
 
   get isEmpty(): boolean {
-    return this.counters.size === 0 && this.histograms.size === 0;
+    return this.counters.series.length === 0 && this.histograms.series.length === 0;
   }
 
-  count(name: CounterName, labels: LabelValues, by = 1): void {
-    const key = seriesKey(name, labels);
-    const series = this.counters.get(key);
+  count(name: CounterName, labels: Labels, by = 1): void {
+    const labelNames = COUNTERS[name].labels;
+    const series = this.counters.find(name, labelNames, labels);
     if (series) series.value += by;
-    else this.counters.set(key, { name, labels, value: by });
+    else
+      this.counters.add(name, labelNames, labels, { name, labels: valuesOf(labelNames, labels), value: by });
   }
 
-  observe(name: HistogramName, labels: LabelValues, value: number): void {
-    const bounds = HISTOGRAMS[name].buckets;
-    const key = seriesKey(name, labels);
-    let series = this.histograms.get(key);
+  observe(name: HistogramName, labels: Labels, value: number): void {
+    const { labels: labelNames, buckets } = HISTOGRAMS[name];
+    let series = this.histograms.find(name, labelNames, labels);
     if (!series) {
-      series = { name, labels, counts: new Array<number>(bounds.length + 1).fill(0), sum: 0 };
-      this.histograms.set(key, series);
+      series = {
+        name,
+        labels: valuesOf(labelNames, labels),
+        counts: new Array<number>(buckets.length + 1).fill(0),
+        sum: 0,
+      };
+      this.histograms.add(name, labelNames, labels, series);
     }
-    series.counts[bucketIndex(bounds, value)]! += 1;
+    series.counts[bucketIndex(buckets, value)]! += 1;
     series.sum += value;
   }
 
@@ -90,25 +132,17 @@ export class MetricDeltas {
   drain(): MetricsBatch {
     const batch = {
       id: crypto.randomUUID(),
-      counters: [...this.counters.values()],
-      histograms: [...this.histograms.values()],
+      counters: this.counters.series,
+      histograms: this.histograms.series,
     };
-    this.counters.clear();
-    this.histograms.clear();
+    this.counters = new SeriesIndex();
+    this.histograms = new SeriesIndex();
     return batch;
   }
-
-  /** Puts a batch that could not be delivered back, to go with the next one. */
-  restore(batch: MetricsSnapshot): void {
-    for (const series of batch.counters) this.count(series.name, series.labels, series.value);
-    for (const series of batch.histograms) {
-      const key = seriesKey(series.name, series.labels);
-      const existing = this.histograms.get(key);
-      if (existing) addHistogram(existing, series);
-      else this.histograms.set(key, { ...series, counts: [...series.counts] });
-    }
-  }
 }
+
+const valuesOf = (labelNames: readonly string[], labels: Labels): LabelValues =>
+  labelNames.map((labelName) => labels[labelName]!);
 
 // ---------------------------------------------------------------------------------------------
 // Prometheus text exposition format 0.0.4
