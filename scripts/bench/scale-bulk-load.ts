@@ -31,7 +31,12 @@ import { once } from "node:events";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import type { Cell } from "../../src/domain/catalogue";
-import type { LoadCounts } from "../../src/ingest/load";
+import {
+  type LoadCounts,
+  RUNS_WITH_REJECTIONS_KEPT,
+  type RunOutcome,
+  runOutcome,
+} from "../../src/ingest/load";
 import type { Observation } from "../../src/ingest/validation";
 import { samplePanelFiles } from "../sample-data/generate";
 import type { PanelFileRead, PanelReaderSetup } from "./scale-bulk-read";
@@ -43,12 +48,8 @@ export interface PanelBulkLoadJob extends Omit<PanelReaderSetup, "companyKeySecr
   panelFileBytes: number;
 }
 
-type RunStatus = "succeeded" | "partially_succeeded" | "failed";
-
 /** One file's run, as its upload would have ended it. */
-export interface PanelBulkRun extends LoadCounts {
-  status: RunStatus;
-  error: string | null;
+export interface PanelBulkRun extends LoadCounts, RunOutcome {
   changedCells: Cell[];
 }
 
@@ -57,9 +58,6 @@ export interface PanelBulkLoad {
   /** From cutting the first file to the commit. */
   seconds: number;
 }
-
-/** Runs per source whose rejections are kept (src/ingest/load.ts). */
-const RUNS_WITH_REJECTIONS_KEPT = 20;
 
 /**
  * The page cache's limit: room for the pages the load keeps changing, the four indexes of
@@ -114,13 +112,6 @@ async function* readInParallel(
 
 // ---------------------------------------------------------------------------------------------
 // Writing: what the upload's swap and commit write
-
-/** A run's outcome from its counts, as service/ingestion.ts's outcomeOf decides it. */
-function outcomeOf(counts: LoadCounts): { status: RunStatus; error: string | null } {
-  if (counts.rejected === 0) return { status: "succeeded", error: null };
-  if (counts.accepted > 0) return { status: "partially_succeeded", error: null };
-  return { status: "failed", error: "every row was rejected" };
-}
 
 /** Changed cells in the order stagedChanges lists them (staging.ts). */
 const cellOrder = (a: Cell, b: Cell) =>
@@ -201,7 +192,7 @@ function writeRun(statements: Statements, sourceId: string, { counts, rejections
   }
 
   const changedCells = [...cells.values()].sort(cellOrder);
-  const { status, error } = outcomeOf(counts);
+  const { status, error } = runOutcome(counts);
   const finishedAt = new Date().toISOString();
   statements.finishRun.run(
     status,

@@ -11,7 +11,7 @@ import type { Observation, Rejection, RulesByMetric } from "./validation";
  */
 const CHUNK_ROWS = 2000;
 /** Runs per source whose rejections are kept for their reports; older ones are dropped. */
-const RUNS_WITH_REJECTIONS_KEPT = 20;
+export const RUNS_WITH_REJECTIONS_KEPT = 20;
 
 export interface LoadCounts {
   received: number;
@@ -74,6 +74,13 @@ export interface RunOutcome {
   error: string | null;
 }
 
+/** How a run ended, from its counts: a run that accepted nothing it received failed. */
+export function runOutcome(counts: LoadCounts): RunOutcome {
+  if (counts.rejected === 0) return { status: "succeeded", error: null };
+  if (counts.accepted > 0) return { status: "partially_succeeded", error: null };
+  return { status: "failed", error: "every row was rejected" };
+}
+
 /**
  * Swaps a staged run in with ONE atomic batch, which also ends the run (outcome, counts and the
  * cells it changed), makes its rejections the source's and records when the source last loaded:
@@ -84,11 +91,10 @@ export async function commitRun(
   source: Source,
   runId: string,
   counts: LoadCounts,
-  outcome: (counts: LoadCounts) => RunOutcome,
 ): Promise<Cell[]> {
   const { unchanged, changedCells } = await stagedChanges(db, runId, source.id, source.kind);
   counts.unchanged = unchanged;
-  const { status, error } = outcome(counts);
+  const { status, error } = runOutcome(counts);
   const now = new Date().toISOString();
   const client = db.$client;
   await client.batch([

@@ -34,7 +34,12 @@ import { codeName } from "./metrics";
  */
 
 /** A Connect unary call answered by connectUnaryHandler: the request, and what it needs from the router. */
-export type ConnectUnaryHandler = (request: Request, contextValues: ContextValues) => Promise<Response>;
+/** `binary`: the message is protobuf, not JSON, as the request's content type said. */
+export type ConnectUnaryHandler = (
+  request: Request,
+  binary: boolean,
+  contextValues: ContextValues,
+) => Promise<Response>;
 
 /**
  * The Connect protocol's unary POST, the call every generated client makes, answered from
@@ -43,7 +48,7 @@ export type ConnectUnaryHandler = (request: Request, contextValues: ContextValue
  * deadline signal linked through two AbortControllers, copies of every header, and the body
  * streamed in and out as async iterables. In workerd that machinery cost the RPC ranking about a
  * tenth of its throughput beside REST (README, Benchmarks). Only a call that connect-es would
- * answer the same way comes here (see takesConnectUnary); any other goes to connect-es.
+ * answer the same way comes here (see connectUnaryEncoding); any other goes to connect-es.
  */
 export function connectUnaryHandler(
   spec: Extract<MethodImplSpec, { kind: "unary" }>,
@@ -65,15 +70,14 @@ export function connectUnaryHandler(
       throw new ConnectError(decodeFailure(spec.method.name), Code.InvalidArgument);
     }
   };
-  return async (request, contextValues) => {
-    const binary = parseContentType(request.headers.get("Content-Type"))?.binary ?? false;
+  return async (request, binary, contextValues) => {
     const context: HandlerContext = {
       service: spec.method.parent,
       method: spec.method,
       protocolName: "connect",
       requestMethod: request.method,
       url: request.url,
-      // Aborted when the caller goes away; the call has no deadline of its own (takesConnectUnary).
+      // Aborted when the caller goes away; the call has no deadline of its own (connectUnaryEncoding).
       signal: request.signal,
       timeoutMs: () => undefined,
       requestHeader: request.headers,
@@ -106,21 +110,20 @@ export function connectUnaryHandler(
 }
 
 /**
- * Whether connectUnaryHandler answers the request as connect-es would: a Connect unary POST with
- * no deadline to enforce and a declared length within the limit. Compressed requests are refused
- * before either path (answerCall).
+ * The message's encoding when connectUnaryHandler answers the request as connect-es would: a
+ * Connect unary POST with no deadline to enforce and a declared length within the limit;
+ * undefined for any other. Compressed requests are refused before either path (answerCall).
  */
-function takesConnectUnary(request: Request, maxBytes: number): boolean {
-  if (request.method !== "POST" || request.headers.has("Connect-Timeout-Ms")) return false;
+function connectUnaryEncoding(request: Request, maxBytes: number): { binary: boolean } | undefined {
+  if (request.method !== "POST" || request.headers.has("Connect-Timeout-Ms")) return undefined;
   const type = parseContentType(request.headers.get("Content-Type"));
-  return (
-    type !== undefined && !type.stream && Number(request.headers.get("Content-Length") ?? NaN) <= maxBytes
-  );
+  if (type === undefined || type.stream) return undefined;
+  return Number(request.headers.get("Content-Length") ?? NaN) <= maxBytes ? type : undefined;
 }
 
 /**
  * Answers a call: a compressed one is refused, a Connect unary POST goes to its ConnectUnaryHandler
- * when takesConnectUnary, and any other to connect-es's universal handler.
+ * when connectUnaryEncoding says so, and any other to connect-es's universal handler.
  */
 export async function answerCall(
   handler: UniversalHandler,
@@ -140,7 +143,8 @@ export async function answerCall(
   if (compression !== null && compression !== "" && compression.toLowerCase() !== "identity") {
     return invalidArgument(grpcWeb, "compressed messages are not accepted; send the message uncompressed");
   }
-  if (connectUnary && takesConnectUnary(request, maxBytes)) return connectUnary(request, contextValues);
+  const unary = connectUnary && connectUnaryEncoding(request, maxBytes);
+  if (unary) return connectUnary(request, unary.binary, contextValues);
   return toFetchResponse(await handler(await toUniversalRequest(request, maxBytes, contextValues)));
 }
 

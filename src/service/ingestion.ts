@@ -6,7 +6,7 @@ import type { Cell, Source } from "../domain/catalogue";
 import { invalidArgument, ServiceError } from "../domain/errors";
 import type { CsvRecord } from "../ingest/csv";
 import { FetchFailure } from "../ingest/fetch";
-import { commitRun, type LoadCounts, noCounts, type RunOutcome, stageRecords } from "../ingest/load";
+import { commitRun, type LoadCounts, noCounts, runOutcome, stageRecords } from "../ingest/load";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
 import type { Rejection } from "../ingest/validation";
@@ -85,12 +85,6 @@ export async function queueRecompute(ctx: ServiceContext, runId: string, cells: 
   );
 }
 
-function outcomeOf(counts: LoadCounts): RunOutcome {
-  if (counts.rejected === 0) return { status: "succeeded", error: null };
-  if (counts.accepted > 0) return { status: "partially_succeeded", error: null };
-  return { status: "failed", error: "every row was rejected" };
-}
-
 /**
  * Loads a file under an existing run and records how it ended; shared by uploads and
  * refreshes. Until the swap, an error marks the run failed, drops what it staged and is rethrown
@@ -120,7 +114,7 @@ export async function executeRun(
     );
     // An empty file is a mistake upstream, not news that the source has no rejections.
     if (counts.received === 0) throw invalidArgument([{ field: "body", message: "the file has no rows" }]);
-    changedCells = await commitRun(ctx.db, source, runId, counts, outcomeOf);
+    changedCells = await commitRun(ctx.db, source, runId, counts);
   } catch (error) {
     await discardStaged(ctx.db, runId).catch(() => {});
     // Failed for now: whether the run ends here is the caller's to say (a refresh may retry it).
@@ -132,7 +126,7 @@ export async function executeRun(
     });
     throw error;
   }
-  const { status } = outcomeOf(counts);
+  const { status } = runOutcome(counts);
   metrics.count("ingestion_runs_total", { source: source.id, status });
   metrics.count("ingestion_rows_total", { source: source.id, outcome: "accepted" }, counts.accepted);
   metrics.count("ingestion_rows_total", { source: source.id, outcome: "rejected" }, counts.rejected);
