@@ -1,4 +1,4 @@
-import { type Context, Hono, type MiddlewareHandler } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { restAccess } from "./api/access";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
@@ -8,7 +8,7 @@ import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
 import { isAdmin, type Principal } from "./auth/roles";
 import { presentsScrapeToken } from "./auth/scrape-token";
-import { type Env, loadConfig } from "./env";
+import type { Env } from "./env";
 import { observeRequests } from "./observability/http";
 import { METRICS_PATH, serveMetrics } from "./observability/metrics/scrape";
 import { admitCaller, openServices } from "./pipeline/admission";

@@ -138,7 +138,15 @@ const VARIANT_NAMES = Object.keys(VARIANTS) as VariantName[];
 /** Ports the HTTP part needs beside the service's: the bare worker's and each variant's. */
 export const HTTP_BENCH_PORT_COUNT = 1 + VARIANT_NAMES.length;
 
-type TargetName = "bare" | "cachedGet" | VariantName | "ranking" | "rpcRanking" | "rpcRankingViaConnectEs";
+type TargetName =
+  | "bare"
+  | "bareReplay"
+  | "bareReplayLogged"
+  | "cachedGet"
+  | VariantName
+  | "ranking"
+  | "rpcRanking"
+  | "rpcRankingViaConnectEs";
 
 interface Target {
   name: TargetName;
@@ -168,6 +176,11 @@ const RATIOS = {
     label: "× uninstrumented",
   },
   ratioToSilent: { baseline: "cachedGetSilent", of: "requestsPerSecond", label: "× silent" },
+  ratioToReplayLogged: {
+    baseline: "bareReplayLogged",
+    of: "requestsPerSecond",
+    label: "× replayed, logged",
+  },
   ratioToConnectEs: {
     baseline: "rpcRankingViaConnectEs",
     of: "requestsPerSecond",
@@ -182,7 +195,9 @@ const RATIO_NAMES = Object.keys(RATIOS) as RatioName[];
 
 const RATIOS_OF: Record<TargetName, RatioName[]> = {
   bare: [],
-  cachedGet: ["ratioToBare", "p99ToBare", "ratioToUninstrumented", "ratioToSilent"],
+  bareReplay: ["ratioToBare", "p99ToBare"],
+  bareReplayLogged: ["ratioToBare", "p99ToBare"],
+  cachedGet: ["ratioToBare", "p99ToBare", "ratioToUninstrumented", "ratioToSilent", "ratioToReplayLogged"],
   cachedGetUninstrumented: ["ratioToBare", "p99ToBare", "ratioToSilent"],
   cachedGetSilent: ["ratioToBare", "p99ToBare"],
   ranking: ["ratioToBare", "p99ToBare"],
@@ -359,7 +374,8 @@ function startBareWorker(port: number): ManagedServer {
       String(port),
       ...WRANGLER_DEV_FLAGS,
     ],
-    { ...OFFLINE_WRANGLER_ENV, ...WITHOUT_DEVTOOLS_ENV },
+    // Without wrangler's copy of each log line into a debug file, as `npm start` runs the service.
+    { ...OFFLINE_WRANGLER_ENV, ...WITHOUT_DEVTOOLS_ENV, WRANGLER_WRITE_LOGS: "false" },
   );
 }
 
@@ -425,6 +441,13 @@ function defineTargets(
     peersSelector: { case: "revenueRange", value: RANKING_QUERY.revenueRange },
   });
   const on = (endpoint: Endpoint) => ({ server: endpoint.server, onService: endpoint === service });
+  const bareOn = (name: TargetName, path: string): Target => ({
+    name,
+    ...on(bare),
+    method: "GET",
+    url: `${bare.url}${path}`,
+    headers: { authorization },
+  });
   const cachedGetOn = (name: TargetName, endpoint: Endpoint): Target => ({
     name,
     ...on(endpoint),
@@ -449,7 +472,10 @@ function defineTargets(
       .join("")}) ${toJsonString(CalculateRankingRequestSchema, rpcRankingRequest)}`,
   });
   return {
-    bare: { name: "bare", ...on(bare), method: "GET", url: `${bare.url}/bare`, headers: { authorization } },
+    bare: bareOn("bare", "/bare"),
+    // The cache hit's own answer from the bare worker (replayOnBare), without and with a log line.
+    bareReplay: bareOn("bareReplay", "/bare/answer"),
+    bareReplayLogged: bareOn("bareReplayLogged", "/bare/answer-logged"),
     cachedGet: cachedGetOn("cachedGet", service),
     cachedGetUninstrumented: cachedGetOn("cachedGetUninstrumented", variants.cachedGetUninstrumented),
     cachedGetSilent: cachedGetOn("cachedGetSilent", variants.cachedGetSilent),
@@ -488,6 +514,26 @@ async function fetchOk(target: Target): Promise<Response> {
     );
   }
   return response;
+}
+
+/** Headers the runtime writes itself on every answer. */
+const RUNTIME_HEADERS = new Set(["connection", "content-length", "date", "keep-alive", "transfer-encoding"]);
+
+/**
+ * Gives the bare worker the cached GET's answer to replay (bare-worker.ts): its body and headers
+ * as a hit sends them (the first request may only fill the cache).
+ */
+async function replayOnBare(cachedGet: Target, bare: Endpoint): Promise<void> {
+  await (await fetchOk(cachedGet)).body?.cancel();
+  const hit = await fetchOk(cachedGet);
+  const headers = Object.fromEntries([...hit.headers].filter(([name]) => !RUNTIME_HEADERS.has(name)));
+  const response = await fetch(`${bare.url}/bare/answer`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ body: await hit.text(), headers }),
+  });
+  if (response.status !== 204)
+    throw new Error(`the bare worker took no answer to replay: ${response.status}`);
 }
 
 async function checkTargetsAnswer(targets: Target[]): Promise<void> {
@@ -997,8 +1043,10 @@ export async function startHttpBench(serviceArgs: readonly string[], ports: numb
     async run(service) {
       const targets = defineTargets(bare, service, variants, service.analystToken);
       const targetList = Object.values(targets);
+      await replayOnBare(targets.cachedGet, bare);
       await checkTargetsAnswer(targetList);
       await checkCacheIsHit(targets.cachedGet);
+      await checkSameAnswer(targets.cachedGet, targets.bareReplay);
       for (const variant of VARIANT_NAMES) {
         await checkCacheIsHit(targets[variant]);
         await checkSameAnswer(targets.cachedGet, targets[variant]);
@@ -1057,7 +1105,9 @@ export async function startHttpBench(serviceArgs: readonly string[], ports: numb
           instrumentation:
             "cachedGet, ranking, rpcRanking, rpcRankingViaConnectEs: metrics (flushed to the aggregator every second), one JSON log line " +
             "per request, and every request traced and exported as OTLP/HTTP JSON to a local receiver; " +
-            VARIANT_NAMES.map((variant) => `${variant}: ${VARIANTS[variant].description}`).join("; "),
+            VARIANT_NAMES.map((variant) => `${variant}: ${VARIANTS[variant].description}`).join("; ") +
+            "; bareReplay: the bare worker answering the cache hit's body and headers, as the service sent them " +
+            "before the loads; bareReplayLogged: the same and one JSON log line of the service's fields",
           cpu:
             "CPU time from /proc of the target server's process group by command, and of wrk, per answered " +
             "request; busyElsewhere is the share of all cores the rest of the machine used during the load",
