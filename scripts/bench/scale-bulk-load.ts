@@ -30,6 +30,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
+import { finishRunStatements } from "../../src/db/runs";
 import type { Cell } from "../../src/domain/catalogue";
 import {
   type LoadCounts,
@@ -121,6 +122,7 @@ const cellOrder = (a: Cell, b: Cell) =>
 
 /** A run's statements, each writing what the upload path's own SQL writes (staging.ts, load.ts, ingestion.ts, db/queries.ts). */
 function prepareStatements(db: Database.Database) {
+  const shared = new Map<string, Database.Statement>();
   return {
     createRun: db.prepare(
       `INSERT INTO ingestion_runs (id, source_id, trigger, status, started_at, attempts)
@@ -140,22 +142,19 @@ function prepareStatements(db: Database.Database) {
       `SELECT value, arr, band_key AS bandKey, industry FROM observations
        WHERE source_id = ? AND metric_key = ? AND period = ? AND company_key = ?`,
     ),
-    finishRun: db.prepare(
-      `UPDATE ingestion_runs SET status = ?, error = ?, received = ?, accepted = ?, rejected = ?,
-         unchanged = ?, changed_cells = ?, changed_cell_list = ?, finished_at = ? WHERE id = ?`,
-    ),
-    // A file whose every row was refused loaded nothing: the data is as old as it was.
-    markSourceLoaded: db.prepare(
-      "UPDATE sources SET last_run_id = ?, last_updated = CASE WHEN ? > 0 THEN ? ELSE last_updated END WHERE id = ?",
-    ),
-    dropOldRejections: db.prepare(
-      `DELETE FROM rejected_rows WHERE source_id = ? AND run_id NOT IN (
-         SELECT id FROM ingestion_runs WHERE source_id = ? ORDER BY started_at DESC LIMIT ?)`,
-    ),
     bumpDataVersion: db.prepare(
       `INSERT INTO meta (key, value) VALUES ('data_version', '1')
        ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1`,
     ),
+    /** A statement the service shares as text (db/runs.ts), prepared once per load. */
+    prepared: (sql: string) => {
+      let statement = shared.get(sql);
+      if (statement === undefined) {
+        statement = db.prepare(sql);
+        shared.set(sql, statement);
+      }
+      return statement;
+    },
   };
 }
 type Statements = ReturnType<typeof prepareStatements>;
@@ -192,24 +191,19 @@ function writeRun(statements: Statements, sourceId: string, { counts, rejections
   }
 
   const changedCells = [...cells.values()].sort(cellOrder);
-  const { status, error } = runOutcome(counts);
-  const finishedAt = new Date().toISOString();
-  statements.finishRun.run(
-    status,
-    error,
-    counts.received,
-    counts.accepted,
-    counts.rejected,
-    counts.unchanged,
-    changedCells.length,
-    JSON.stringify(changedCells),
-    finishedAt,
+  const outcome = runOutcome(counts);
+  const finishing = finishRunStatements({
     runId,
-  );
-  statements.markSourceLoaded.run(runId, counts.accepted, finishedAt, sourceId);
-  statements.dropOldRejections.run(sourceId, sourceId, RUNS_WITH_REJECTIONS_KEPT);
+    sourceId,
+    ...outcome,
+    ...counts,
+    changedCells,
+    finishedAt: new Date().toISOString(),
+    runsWithRejectionsKept: RUNS_WITH_REJECTIONS_KEPT,
+  });
+  for (const { sql, values } of finishing) statements.prepared(sql).run(...values);
   statements.bumpDataVersion.run();
-  return { ...counts, status, error, changedCells } satisfies PanelBulkRun;
+  return { ...counts, ...outcome, changedCells } satisfies PanelBulkRun;
 }
 
 // ---------------------------------------------------------------------------------------------

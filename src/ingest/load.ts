@@ -1,4 +1,5 @@
 import type { Database } from "../db/client";
+import { finishRunStatements } from "../db/runs";
 import type { Catalogue, Cell, Source } from "../domain/catalogue";
 import type { CsvRecord } from "./csv";
 import { stageChunk, stagedChanges, stageRejections, swapStatements } from "./staging";
@@ -94,40 +95,18 @@ export async function commitRun(
 ): Promise<Cell[]> {
   const { unchanged, changedCells } = await stagedChanges(db, runId, source.id, source.kind);
   counts.unchanged = unchanged;
-  const { status, error } = runOutcome(counts);
-  const now = new Date().toISOString();
   const client = db.$client;
   await client.batch([
     ...swapStatements(client, runId, source.id, source.kind),
-    client
-      .prepare(
-        `UPDATE ingestion_runs SET status = ?, error = ?, received = ?, accepted = ?, rejected = ?,
-           unchanged = ?, changed_cells = ?, changed_cell_list = ?, finished_at = ? WHERE id = ?`,
-      )
-      .bind(
-        status,
-        error,
-        counts.received,
-        counts.accepted,
-        counts.rejected,
-        counts.unchanged,
-        changedCells.length,
-        JSON.stringify(changedCells),
-        now,
-        runId,
-      ),
-    // A file whose every row was refused loaded nothing: the data is as old as it was.
-    client
-      .prepare(
-        "UPDATE sources SET last_run_id = ?, last_updated = CASE WHEN ? > 0 THEN ? ELSE last_updated END WHERE id = ?",
-      )
-      .bind(runId, counts.accepted, now, source.id),
-    client
-      .prepare(
-        `DELETE FROM rejected_rows WHERE source_id = ?1 AND run_id NOT IN (
-           SELECT id FROM ingestion_runs WHERE source_id = ?1 ORDER BY started_at DESC LIMIT ?2)`,
-      )
-      .bind(source.id, RUNS_WITH_REJECTIONS_KEPT),
+    ...finishRunStatements({
+      runId,
+      sourceId: source.id,
+      ...runOutcome(counts),
+      ...counts,
+      changedCells,
+      finishedAt: new Date().toISOString(),
+      runsWithRejectionsKept: RUNS_WITH_REJECTIONS_KEPT,
+    }).map(({ sql, values }) => client.prepare(sql).bind(...values)),
   ]);
   return changedCells;
 }
