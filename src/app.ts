@@ -3,27 +3,19 @@ import { restAccess } from "./api/access";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
 import { ingestionRoutes } from "./api/ingestion";
+import { liveness, METRICS_PATH, serveMetrics, serveReadiness } from "./api/operations";
 import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
-import { isAdmin, type Principal } from "./auth/roles";
 import { presentsScrapeToken } from "./auth/scrape-token";
-import type { Env } from "./env";
-import { observeRequests } from "./observability/http";
-import { METRICS_PATH, serveMetrics } from "./observability/metrics/scrape";
 import { admitCaller, openServices } from "./pipeline/admission";
 import { answerHeaders } from "./pipeline/answer-headers";
+import type { AppEnv } from "./pipeline/app-env";
 import { BOOKMARK_HEADER } from "./pipeline/bookmark";
+import { observeRequests } from "./pipeline/observe-requests";
 import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
-import { createServiceContext, type ServiceContext } from "./service/context";
-import { readiness } from "./service/health";
+import type { ServiceContext } from "./service/context";
 import { MAX_BODY_BYTES } from "./service/requests";
-
-/** Variables are read with `c.get`: Hono's `c.var` copies them all into a new object on every read. */
-export interface AppEnv {
-  Bindings: Env;
-  Variables: { services: ServiceContext; principal: Principal };
-}
 
 export function createApp() {
   const app = new Hono<AppEnv>();
@@ -92,19 +84,8 @@ export function createApp() {
     if (bookmark !== null) headers.set(BOOKMARK_HEADER, bookmark);
   });
 
-  // Liveness: cheap, and never touches D1 or KV.
-  app.get("/health", (c) => c.json({ status: "ok" }));
-  // Readiness: D1 and KV answer; 503 when either does not. Each source's freshness for an admin only.
-  app.get("/ready", async (c) => {
-    const services = createServiceContext(
-      c.env,
-      (work) => c.executionCtx.waitUntil(work),
-      "first-unconstrained",
-    );
-    const report = await readiness(services, isAdmin(c.get("principal")));
-    return c.json(report, report.status === "ready" ? 200 : 503);
-  });
-
+  app.get("/health", liveness);
+  app.get("/ready", serveReadiness);
   // Prometheus exposition: the admin role or the scrape token (see above).
   app.get(METRICS_PATH, serveMetrics);
 

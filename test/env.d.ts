@@ -2,6 +2,13 @@ import type { D1Migration } from "cloudflare:test";
 import type { Env as WorkerEnv } from "../src/env";
 
 declare global {
+  interface ImportMeta {
+    /** Vite's, resolved when the test is bundled: test/architecture reads the sources' text with it. */
+    glob<T>(
+      pattern: string | string[],
+      options: { query: "?raw"; import: "default"; eager: true },
+    ): Record<string, T>;
+  }
   namespace Cloudflare {
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];

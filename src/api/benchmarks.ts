@@ -1,8 +1,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../app";
 import { cacheKey } from "../cache/versioned-cache";
 import { toProblem } from "../domain/errors";
+import type { AppEnv } from "../pipeline/app-env";
 import { getBenchmarks } from "../service/benchmarks";
 import { rankValue } from "../service/ranking";
 import { benchmarksRequest, rankingRequest, scorecardRequest, timeSeriesRequest } from "../service/requests";

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
-import type { AppEnv } from "../app";
 import { PEER_GROUP_BOUNDS } from "../domain/catalogue";
+import type { AppEnv } from "../pipeline/app-env";
 import { getCatalogue } from "../service/catalogue";
 import { respondCached } from "./http-cache";
 

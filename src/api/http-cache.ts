@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../app";
+import type { AppEnv } from "../pipeline/app-env";
 import { disclosureFor } from "../service/disclosure";
 
 interface CachedBody {

@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../app";
+import type { AppEnv } from "../pipeline/app-env";
 import { getRun, listRuns } from "../service/ingestion";
 import { listDeadLetters } from "../service/recompute";
 import { sourceIdKey } from "../service/requests";

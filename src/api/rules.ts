@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import type { AppEnv } from "../app";
+import type { AppEnv } from "../pipeline/app-env";
 import { metricRulesRequest } from "../service/requests";
 import { getMetricRules, putMetricRules } from "../service/rules";
 import { parseJsonBody } from "./validation";

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../app";
 import { SOURCE_MEDIA_TYPES } from "../domain/catalogue";
+import type { AppEnv } from "../pipeline/app-env";
 import { findUploadTarget, uploadToSource } from "../service/ingestion";
 import { requestRefresh } from "../service/refresh";
 import { createSourceRequest, MAX_UPLOAD_BYTES, updateSourceRequest } from "../service/requests";

@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { Catalogue, QuantileRow } from "../domain/catalogue";
-import type { PeerGroupRow, PeerUnit } from "../domain/peer-units";
+import type { PeerGroupFilter, PeerGroupRow, PeerUnit } from "../domain/peer-units";
 import type { Database } from "./client";
 import {
   meta,
@@ -168,12 +168,6 @@ export async function loadSeries(
       ),
     )
     .orderBy(asc(summaries.periodOrder), asc(summaries.sourceId));
-}
-
-export interface PeerGroupFilter {
-  arrMin: number;
-  arrMax: number | null;
-  industry: string | null;
 }
 
 /**

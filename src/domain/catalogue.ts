@@ -1,5 +1,7 @@
-import type { Direction } from "../stats";
 import type { Circuit } from "./circuit";
+
+/** Which way a metric improves. */
+export type Direction = "higher_is_better" | "lower_is_better";
 
 export type MetricUnit = "percent" | "ratio" | "months" | "multiple";
 export type SourceKind = "survey" | "panel";

@@ -1,21 +1,19 @@
-import { Code } from "@connectrpc/connect";
-
 /**
- * The one table of failure kinds: what REST answers (status and problem title) and what Connect
- * answers (code). Both adapters read it; neither keeps a mapping of its own.
+ * The failure kinds, with what REST answers for each (status and problem title). Connect's code
+ * for each kind is in src/rpc/errors.ts, typed to cover every kind.
  */
 export const ERROR_KINDS = {
-  invalid_argument: { status: 400, title: "Invalid request", code: Code.InvalidArgument },
-  unauthenticated: { status: 401, title: "Unauthorized", code: Code.Unauthenticated },
-  permission_denied: { status: 403, title: "Forbidden", code: Code.PermissionDenied },
-  not_found: { status: 404, title: "Not found", code: Code.NotFound },
-  conflict: { status: 409, title: "Conflict", code: Code.AlreadyExists },
-  failed_precondition: { status: 422, title: "Request cannot be served", code: Code.FailedPrecondition },
-  payload_too_large: { status: 413, title: "Payload too large", code: Code.ResourceExhausted },
-  unsupported_media_type: { status: 415, title: "Unsupported media type", code: Code.InvalidArgument },
-  rate_limited: { status: 429, title: "Too many requests", code: Code.ResourceExhausted },
-  internal: { status: 500, title: "Internal error", code: Code.Internal },
-  unavailable: { status: 503, title: "Service unavailable", code: Code.Unavailable },
+  invalid_argument: { status: 400, title: "Invalid request" },
+  unauthenticated: { status: 401, title: "Unauthorized" },
+  permission_denied: { status: 403, title: "Forbidden" },
+  not_found: { status: 404, title: "Not found" },
+  conflict: { status: 409, title: "Conflict" },
+  failed_precondition: { status: 422, title: "Request cannot be served" },
+  payload_too_large: { status: 413, title: "Payload too large" },
+  unsupported_media_type: { status: 415, title: "Unsupported media type" },
+  rate_limited: { status: 429, title: "Too many requests" },
+  internal: { status: 500, title: "Internal error" },
+  unavailable: { status: 503, title: "Service unavailable" },
 } as const;
 
 export type ErrorKind = keyof typeof ERROR_KINDS;

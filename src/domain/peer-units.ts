@@ -7,6 +7,13 @@ import { peerGroupStep } from "./catalogue";
  * read with its own rows, rather than from every company of every band it reaches into.
  */
 
+/** A custom peer group: companies whose ARR lies in [arrMin, arrMax), in one industry or any. */
+export interface PeerGroupFilter {
+  arrMin: number;
+  arrMax: number | null;
+  industry: string | null;
+}
+
 /** The industry of a unit that is a whole step: every company of the step, those without an industry too. */
 export const EVERY_INDUSTRY = "";
 

@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
-import type { AppEnv } from "../app";
 import { loadConfig } from "../env";
+import type { AppEnv } from "./app-env";
 
 /**
  * Every answer's security headers. Answers are JSON, never a page: nothing may load, run or frame

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import { ServiceError } from "../domain/errors";
-import type { Env } from "../env";
 import { logEvent } from "../observability/log";
 
 /** Rate-limit tiers: anonymous callers, viewers and analysts ("user"), and admins. */
@@ -63,10 +62,13 @@ export function parseRateLimits(json: string | undefined): RateLimits {
   ) as RateLimits;
 }
 
-let parsed: { source: Pick<Env, "RATE_LIMITS">; outcome: RateLimits | RateLimitConfigError } | undefined;
+/** The limits' one setting: env.ts reaches this module through RateLimiter's type, so it does not import Env back. */
+type RateLimitSetting = { RATE_LIMITS?: string };
+
+let parsed: { source: RateLimitSetting; outcome: RateLimits | RateLimitConfigError } | undefined;
 
 /** Parses RATE_LIMITS once per env object; a broken value throws RateLimitConfigError on every call. */
-export function loadRateLimits(env: Pick<Env, "RATE_LIMITS">): RateLimits {
+export function loadRateLimits(env: RateLimitSetting): RateLimits {
   if (parsed?.source !== env) {
     let outcome: RateLimits | RateLimitConfigError;
     try {

@@ -1,5 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../env";
 import type { TierLimits } from "./config";
 import { type Bucket, fullAt, type LeaseGrant, type LeaseRequest, withdraw } from "./token-bucket";
 
@@ -22,7 +21,7 @@ export const PERSIST_DELAY_MS = 1000;
  * alarm itself while the bucket is still refilling. Once the bucket is full the alarm deletes
  * everything, so an idle principal costs nothing.
  */
-export class RateLimiter extends DurableObject<Env> {
+export class RateLimiter extends DurableObject {
   /** The time source; tests replace it to move time without waiting. */
   clock: () => number = () => Date.now();
 

@@ -1,8 +1,8 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import type { PeerGroupFilter } from "../db/queries";
 import type { Metric, RevenueRange, Source } from "../domain/catalogue";
 import { type ServiceError, toProblem } from "../domain/errors";
+import type { PeerGroupFilter } from "../domain/peer-units";
 import {
   type CalculateRankingRequest,
   type CalculateRankingResponseSchema,

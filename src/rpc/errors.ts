@@ -1,5 +1,5 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
-import { ERROR_KINDS, type FieldViolation, INTERNAL_DETAIL, ServiceError } from "../domain/errors";
+import { type ErrorKind, type FieldViolation, INTERNAL_DETAIL, ServiceError } from "../domain/errors";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb";
 import { errorType, logEvent } from "../observability/log";
 
@@ -7,6 +7,21 @@ import { errorType, logEvent } from "../observability/log";
 export function protoFieldName(field: string): string {
   return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
+
+/** Each failure kind's Connect code, as REST answers each with its status (domain/errors.ts). */
+const CONNECT_CODES: Record<ErrorKind, Code> = {
+  invalid_argument: Code.InvalidArgument,
+  unauthenticated: Code.Unauthenticated,
+  permission_denied: Code.PermissionDenied,
+  not_found: Code.NotFound,
+  conflict: Code.AlreadyExists,
+  failed_precondition: Code.FailedPrecondition,
+  payload_too_large: Code.ResourceExhausted,
+  unsupported_media_type: Code.InvalidArgument,
+  rate_limited: Code.ResourceExhausted,
+  internal: Code.Internal,
+  unavailable: Code.Unavailable,
+};
 
 export function toConnectError(error: ServiceError): ConnectError {
   const violations = error.fields.map((f: FieldViolation) => ({
@@ -17,7 +32,7 @@ export function toConnectError(error: ServiceError): ConnectError {
     violations.length > 0 ? violations.map((v) => `${v.field}: ${v.description}`).join("; ") : error.message;
   return new ConnectError(
     message,
-    ERROR_KINDS[error.kind].code,
+    CONNECT_CODES[error.kind],
     // Headers such as WWW-Authenticate and Retry-After go out as response metadata.
     new Headers(error.headers),
     violations.length > 0 ? [{ desc: BadRequestSchema, value: { fieldViolations: violations } }] : [],

@@ -5,10 +5,10 @@ import {
   validateUniversalHandlerOptions,
 } from "@connectrpc/connect/protocol";
 import type { Context } from "hono";
-import type { AppEnv } from "../app";
 import type { Access } from "../auth/roles";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
 import { admitCaller, openServices } from "../pipeline/admission";
+import type { AppEnv } from "../pipeline/app-env";
 import { BOOKMARK_HEADER } from "../pipeline/bookmark";
 import { MAX_BODY_BYTES } from "../service/requests";
 import { admissionGate, admissionKey } from "./auth";

@@ -1,7 +1,8 @@
 import { cacheKey } from "../cache/versioned-cache";
-import { type CellRow, loadCell, type PeerGroupFilter } from "../db/queries";
+import { type CellRow, loadCell } from "../db/queries";
 import type { Catalogue, Metric, RevenueRange, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
+import type { PeerGroupFilter } from "../domain/peer-units";
 import { tracedSync } from "../observability/tracing/span";
 import { type PooledDistribution, poolSources } from "../stats";
 import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from "./catalogue";

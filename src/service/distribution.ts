@@ -1,5 +1,5 @@
-import type { PeerGroupFilter } from "../db/queries";
 import type { QuantileRow, Source, SourceKind } from "../domain/catalogue";
+import type { PeerGroupFilter } from "../domain/peer-units";
 import { type FiveQuantiles, type Interval, type PoolMethod, poolSources } from "../stats";
 import type { WithheldSource } from "./disclosure";
 

@@ -1,7 +1,8 @@
 import { cacheKey } from "../cache/versioned-cache";
-import { type PeerGroupFilter, peerGroupRows } from "../db/queries";
+import { peerGroupRows } from "../db/queries";
 import type { Catalogue, Metric, RevenueRange } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
+import type { PeerGroupFilter } from "../domain/peer-units";
 import { describe, fiveQuantiles, medianInterval, sortAscending } from "../stats";
 import { resolveMetric, resolveSources } from "./catalogue";
 import type { ServiceContext } from "./context";

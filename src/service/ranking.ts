@@ -1,6 +1,6 @@
-import type { PeerGroupFilter } from "../db/queries";
 import type { Catalogue, Metric } from "../domain/catalogue";
 import { invalidArgument } from "../domain/errors";
+import type { PeerGroupFilter } from "../domain/peer-units";
 import { tracedSync } from "../observability/tracing/span";
 import {
   type FiveQuantiles,

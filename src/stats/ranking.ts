@@ -1,4 +1,5 @@
-export type Direction = "higher_is_better" | "lower_is_better";
+import type { Direction } from "../domain/catalogue";
+
 export type Tier = "bottom_quartile" | "below_median" | "above_median" | "top_quartile" | "top_decile";
 
 /** Position turned into performance: for lower-is-better metrics a low position is good. */

@@ -1,5 +1,4 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Env } from "../../env";
 import { HISTOGRAMS } from "./catalogue";
 import {
   addHistogram,
@@ -22,7 +21,7 @@ const BATCH_MEMORY_MS = 10 * 60_000;
  * A batch is applied in one synchronous transaction together with its id, so one sent twice
  * (a flush whose answer was lost, then retried) counts once.
  */
-export class MetricsAggregator extends DurableObject<Env> {
+export class MetricsAggregator extends DurableObject {
   private ready = false;
 
   /** Adds one isolate's batch; answers whether it was new. */

@@ -1,18 +1,38 @@
 import type { Context } from "hono";
-import type { AppEnv } from "../../app";
-import { createServiceContext } from "../../service/context";
-import { type SourceState, sourceStates } from "../../service/health";
-import { errorType, logEvent } from "../log";
-import { aggregatorOf } from "../telemetry";
-import { metrics } from "./recorder";
-import { EXPOSITION_CONTENT_TYPE, type GaugeSeries, renderExposition } from "./series";
+import { isAdmin } from "../auth/roles";
+import { errorType, logEvent } from "../observability/log";
+import { metrics } from "../observability/metrics/recorder";
+import { EXPOSITION_CONTENT_TYPE, type GaugeSeries, renderExposition } from "../observability/metrics/series";
+import { aggregatorOf } from "../observability/telemetry";
+import type { AppEnv } from "../pipeline/app-env";
+import { createServiceContext } from "../service/context";
+import { readiness, type SourceState, sourceStates } from "../service/health";
+
+/*
+ * The routes operators and their probes call: liveness, readiness and the Prometheus scrape.
+ * Public reads of D1 here take the nearest replica.
+ */
+
+/** Liveness: cheap, and never touches D1 or KV. */
+export const liveness = (c: Context<AppEnv>) => c.json({ status: "ok" });
+
+/** Readiness: D1 and KV answer; 503 when either does not. Each source's freshness for an admin only. */
+export async function serveReadiness(c: Context<AppEnv>): Promise<Response> {
+  const services = createServiceContext(
+    c.env,
+    (work) => c.executionCtx.waitUntil(work),
+    "first-unconstrained",
+  );
+  const report = await readiness(services, isAdmin(c.get("principal")));
+  return c.json(report, report.status === "ready" ? 200 : 503);
+}
 
 export const METRICS_PATH = "/metrics";
 
 const CIRCUIT_VALUE: Record<SourceState["circuitState"], number> = { closed: 0, half_open: 1, open: 2 };
 
 /** The per-source gauges, read from D1 as they are now: states are not counted, they are looked up. */
-export function sourceGauges(states: SourceState[]): GaugeSeries[] {
+function sourceGauges(states: SourceState[]): GaugeSeries[] {
   return states.flatMap((state) => [
     { name: "source_circuit_state", labels: [state.id], value: CIRCUIT_VALUE[state.circuitState] },
     ...(state.ageSeconds === null

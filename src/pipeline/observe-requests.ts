@@ -1,13 +1,13 @@
 import type { MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
-import type { AppEnv } from "../app";
 import type { Principal } from "../auth/roles";
 import { loadConfig } from "../env";
-import { logEvent } from "./log";
-import { metrics } from "./metrics/recorder";
-import { beginInvocation, endInvocation } from "./telemetry";
-import { traceparentOf } from "./tracing/context";
-import { SpanKind, withSpan } from "./tracing/span";
+import { logEvent } from "../observability/log";
+import { metrics } from "../observability/metrics/recorder";
+import { beginInvocation, endInvocation } from "../observability/telemetry";
+import { traceparentOf } from "../observability/tracing/context";
+import { SpanKind, withSpan } from "../observability/tracing/span";
+import type { AppEnv } from "./app-env";
 
 /** Methods a label may name; any other is "other", so that a client cannot mint series. */
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
