@@ -1,8 +1,9 @@
 /**
- * Runs every curl example in README.md against a running service and compares its output with
- * the block that follows it: ```json blocks must be contained in the response (objects by key,
- * arrays by position, so abridged responses still check every value they show), ```text blocks
- * must match exactly.
+ * Runs every curl example in README.md and docs/ against a running service and compares its
+ * output with the block that follows it: ```json blocks must be contained in the response
+ * (objects by key, arrays by position, so abridged responses still check every value they show),
+ * ```text blocks must match exactly. It also checks every relative link in them: the file must
+ * exist, and so must the heading an anchor names.
  *
  *   BASE_URL=http://127.0.0.1:8787 tsx scripts/check-readme.ts [--update]
  *
@@ -12,9 +13,12 @@
  * It serves scripts/feeds/files on port 8788 meanwhile, as `npm run feeds` does for a reader.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { isDeepStrictEqual } from "node:util";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** A ```sh block that only exports variables, such as TOKEN, for the examples after it. */
 interface Setup {
@@ -125,7 +129,7 @@ const exported: Record<string, string> = {};
 function runSetup(command: string) {
   const output = execFileSync("bash", ["-c", `set -euo pipefail\n${command}\nexport -p`], {
     encoding: "utf8",
-    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    cwd: ROOT,
     env: { ...process.env, ...exported },
   });
   for (const name of command.matchAll(/^export (\w+)=/gm)) {
@@ -139,7 +143,7 @@ function run(kind: "sh" | "ts", command: string): string {
   const options = {
     encoding: "utf8" as const,
     timeout: 60_000,
-    cwd: fileURLToPath(new URL("..", import.meta.url)),
+    cwd: ROOT,
     env: { ...process.env, ...exported },
   };
   if (kind === "sh") return execFileSync("bash", ["-c", `set -euo pipefail\n${command}`], options);
@@ -161,47 +165,108 @@ await new Promise((resolve, reject) => {
   feeds.stdout.once("data", resolve);
   feeds.once("exit", (code) => reject(new Error(`the feed server exited (${code})`)));
 });
-const update = process.argv.includes("--update");
-const readmePath = new URL("../README.md", import.meta.url);
-const replacements: { at: number; length: number; text: string }[] = [];
-const baseUrl = (process.env.BASE_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
-const readme = readFileSync(readmePath, "utf8");
-const examples = readExamples(readme);
-let failed = 0;
-for (const example of examples) {
-  if (example.kind === "setup") {
-    runSetup(example.command);
-    continue;
-  }
-  const command = example.command.replaceAll("http://localhost:8787", baseUrl);
-  const title = example.command.split("\n")[0]!.slice(0, 100);
-  let problem: string | null;
-  try {
-    const output = run(example.kind, command);
-    if (update && example.language === "json") {
-      const text = `${layout(refresh(JSON.parse(example.expected), JSON.parse(output)))}\n`;
-      replacements.push({ at: example.at, length: example.expected.length, text });
-    }
-    problem =
-      example.language === "json"
-        ? firstMismatch(JSON.parse(example.expected), JSON.parse(output))
-        : output.trim() === example.expected.trim()
-          ? null
-          : `expected ${JSON.stringify(example.expected.trim())}, got ${JSON.stringify(output.trim())}`;
-  } catch (error) {
-    problem = String(error);
-  }
-  if (problem) failed++;
-  console.log(`${problem ? "✗" : "✓"} ${title}${problem ? `\n    ${problem}` : ""}`);
+/**
+ * In the order they run: examples may use what an earlier one exported or stored (the admin
+ * routes in ingestion.md register sources that later examples list).
+ */
+const DOCUMENTS = [
+  "README.md",
+  "docs/api.md",
+  "docs/ingestion.md",
+  "docs/security.md",
+  "docs/rpc.md",
+  "docs/operations.md",
+  "docs/methodology.md",
+  "docs/benchmarks.md",
+  "docs/architecture.md",
+];
+
+/** A heading's anchor as GitHub makes it. */
+const anchorOf = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\w\- ]/g, "")
+    .replace(/ /g, "-");
+
+/** Headings outside code blocks. */
+function anchorsIn(markdown: string): Set<string> {
+  const prose = markdown.replace(/```[\s\S]*?```/g, "");
+  return new Set([...prose.matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1]!)));
 }
-if (update) {
-  let updated = readme;
-  for (const r of replacements.reverse())
-    updated = updated.slice(0, r.at) + r.text + updated.slice(r.at + r.length);
-  writeFileSync(readmePath, updated);
-  console.log(`README.md: ${replacements.length} JSON blocks refreshed`);
+
+/** Relative links whose file or heading does not exist. */
+function brokenLinks(document: string, markdown: string): string[] {
+  const prose = markdown.replace(/```[\s\S]*?```/g, "");
+  const broken: string[] = [];
+  for (const [, target] of prose.matchAll(/\]\(([^)\s]+)\)/g)) {
+    if (/^[a-z]+:/i.test(target!)) continue;
+    const [file, anchor] = target!.split("#") as [string, string | undefined];
+    const resolved = file === "" ? document : path.join(path.dirname(document), file);
+    if (!existsSync(path.join(ROOT, resolved))) {
+      broken.push(`${document}: ${target} (no such file)`);
+    } else if (anchor !== undefined && resolved.endsWith(".md")) {
+      if (!anchorsIn(readFileSync(path.join(ROOT, resolved), "utf8")).has(anchor)) {
+        broken.push(`${document}: ${target} (no such heading)`);
+      }
+    }
+  }
+  return broken;
+}
+
+const unlisted = readdirSync(path.join(ROOT, "docs"))
+  .filter((name) => name.endsWith(".md"))
+  .map((name) => `docs/${name}`)
+  .filter((name) => !DOCUMENTS.includes(name));
+if (unlisted.length > 0) throw new Error(`add ${unlisted.join(", ")} to DOCUMENTS`);
+
+const update = process.argv.includes("--update");
+const baseUrl = (process.env.BASE_URL ?? "http://127.0.0.1:8787").replace(/\/$/, "");
+let passed = 0;
+let failed = 0;
+for (const document of DOCUMENTS) {
+  const documentPath = path.join(ROOT, document);
+  const markdown = readFileSync(documentPath, "utf8");
+  const replacements: { at: number; length: number; text: string }[] = [];
+  for (const link of brokenLinks(document, markdown)) {
+    failed++;
+    console.log(`✗ broken link in ${link}`);
+  }
+  for (const example of readExamples(markdown)) {
+    if (example.kind === "setup") {
+      runSetup(example.command);
+      continue;
+    }
+    const command = example.command.replaceAll("http://localhost:8787", baseUrl);
+    const title = `${document}: ${example.command.split("\n")[0]!.slice(0, 100)}`;
+    let problem: string | null;
+    try {
+      const output = run(example.kind, command);
+      if (update && example.language === "json") {
+        const text = `${layout(refresh(JSON.parse(example.expected), JSON.parse(output)))}\n`;
+        replacements.push({ at: example.at, length: example.expected.length, text });
+      }
+      problem =
+        example.language === "json"
+          ? firstMismatch(JSON.parse(example.expected), JSON.parse(output))
+          : output.trim() === example.expected.trim()
+            ? null
+            : `expected ${JSON.stringify(example.expected.trim())}, got ${JSON.stringify(output.trim())}`;
+    } catch (error) {
+      problem = String(error);
+    }
+    if (problem) failed++;
+    else passed++;
+    console.log(`${problem ? "✗" : "✓"} ${title}${problem ? `\n    ${problem}` : ""}`);
+  }
+  if (update && replacements.length > 0) {
+    let updated = markdown;
+    for (const r of replacements.reverse())
+      updated = updated.slice(0, r.at) + r.text + updated.slice(r.at + r.length);
+    writeFileSync(documentPath, updated);
+    console.log(`${document}: ${replacements.length} JSON blocks refreshed`);
+  }
 }
 feeds.kill();
-const checked = examples.filter((example) => example.kind !== "setup").length;
-console.log(`README examples: ${checked - failed} passed, ${failed} failed`);
-process.exit(failed > 0 || checked === 0 ? 1 : 0);
+console.log(`Doc examples: ${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || passed === 0 ? 1 : 0);

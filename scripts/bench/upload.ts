@@ -5,7 +5,7 @@
  *
  * The rows are the sample panel's own valid rows (scripts/sample-data/generate.ts), in file
  * order, leaving out any that the metric rules stored in the service's database would refuse
- * (rules are per metric and outlive a run: the README's examples narrow ndr, for one), so that
+ * (rules are per metric and outlive a run: the docs' examples narrow ndr, for one), so that
  * every row must be accepted. The run each upload answers with must say received = accepted =
  * 100,000 and rejected = 0, or the benchmark fails.
  *

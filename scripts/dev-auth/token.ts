@@ -3,7 +3,7 @@
  *
  *   npm run --silent token -- --role analyst [--sub someone] [--ttl 3600]
  *
- * prints one token. Production never configures this key (see README "Authentication").
+ * prints one token. Production never configures this key (see docs/security.md, "Authentication").
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";

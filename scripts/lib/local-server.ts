@@ -152,7 +152,7 @@ export const OFFLINE_WRANGLER_ENV = {
  * developer's debugger, which nothing here uses and a deployed Worker does not have. Attached,
  * it turns every console call into a DevTools event and then an HTTP request to wrangler's node
  * process (InspectorProxyWorker's "debug-log"): on two cores, a service that logs a line per
- * request served a third fewer requests with it (README, Benchmarks). Wrangler has no flag for
+ * request served a third fewer requests with it (docs/benchmarks.md). Wrangler has no flag for
  * this: it leaves the proxy out when a VS Code debugger is said to be attached.
  */
 export const WITHOUT_DEVTOOLS_ENV = { VSCODE_INSPECTOR_OPTIONS: "{}" };

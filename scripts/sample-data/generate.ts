@@ -456,7 +456,7 @@ function generateSurveys(root: Prng): SurveyRecord[] {
 // ---------------------------------------------------------------------------------------------
 // Panel
 
-/** The sample panel's companies at scale 1, the panel that the tests and README examples describe. */
+/** The sample panel's companies at scale 1, the panel that the tests and the docs' examples describe. */
 export const SAMPLE_PANEL_COMPANIES = 2400;
 export const PANEL_HEADER = "company_key,metric,period,arr,industry,value";
 

@@ -1,7 +1,7 @@
 import type { Access } from "../auth/roles";
 
 /**
- * What each REST route needs (see README "Authentication"). A path that matches none has no
+ * What each REST route needs (see docs/security.md, "Authentication"). A path that matches none has no
  * route behind it and answers 404 or 405 to anyone; test/auth/roles.test.ts checks that every
  * route the app serves is listed here.
  */

@@ -47,7 +47,7 @@ export type ConnectUnaryHandler = (
  * chain and error JSON. What it leaves out is its universal handler's general machinery: a
  * deadline signal linked through two AbortControllers, copies of every header, and the body
  * streamed in and out as async iterables. In workerd that machinery cost the RPC ranking about a
- * tenth of its throughput beside REST (README, Benchmarks). Only a call that connect-es would
+ * tenth of its throughput beside REST (docs/benchmarks.md). Only a call that connect-es would
  * answer the same way comes here (see connectUnaryEncoding); any other goes to connect-es.
  */
 export function connectUnaryHandler(

@@ -15,7 +15,7 @@ import type { ServiceContext } from "./context";
  * k-anonymity: what the caller may see. No figure that reaches anyone but an admin is computed
  * from fewer than k (MIN_PEER_GROUP) companies. A band's sources and pools pass `mayShow`; a
  * custom peer group shows only `releasedUnits` that `summarizedUnits` finds settled.
- * README "Privacy" says what that withholds, and why overlapping requests cannot undo it.
+ * docs/security.md, "Privacy", says what that withholds, and why overlapping requests cannot undo it.
  */
 
 export interface Disclosure {
