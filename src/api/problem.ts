@@ -3,7 +3,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { INTERNAL_DETAIL, ServiceError, toProblem } from "../domain/errors";
 import { errorType, logEvent } from "../observability/log";
 
-export function problemResponse(c: Context, error: ServiceError): Response {
+function problemResponse(c: Context, error: ServiceError): Response {
   const body = toProblem(error, new URL(c.req.url).pathname);
   return c.body(JSON.stringify(body), body.status as ContentfulStatusCode, {
     ...error.headers,

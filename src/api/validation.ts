@@ -2,20 +2,8 @@ import type { Context } from "hono";
 import { z } from "zod";
 import { invalidArgument, payloadTooLarge, ServiceError } from "../domain/errors";
 import { FORBIDDEN_KEYS, parseDecimal } from "../domain/inputs";
-import { MAX_BODY_BYTES } from "../service/requests";
-
-function toServiceError(
-  error: z.ZodError,
-  root: string,
-  name: (path: PropertyKey[]) => string,
-): ServiceError {
-  return invalidArgument(
-    error.issues.map((issue) => ({
-      field: issue.path.length > 0 ? name(issue.path) : root,
-      message: issue.message,
-    })),
-  );
-}
+import { concatBytes } from "../pipeline/bytes";
+import { invalidRequest, MAX_BODY_BYTES } from "../service/requests";
 
 /**
  * Query parameters are flat: "sources.0" is the parameter sources, and the custom peer group's
@@ -54,7 +42,7 @@ export function parseQuery<T extends z.ZodType>(c: Context, schema: T): z.output
     .map(([name]) => ({ field: name, message: `${name} is given more than once; give it once` }));
   if (repeated.length > 0) throw invalidArgument(repeated);
   const result = schema.safeParse(c.req.query());
-  if (!result.success) throw toServiceError(result.error, "query", queryParameter);
+  if (!result.success) throw invalidRequest(result.error, "query", queryParameter);
   if (parsed.size >= MAX_PARSED_QUERIES) parsed.delete(parsed.keys().next().value!);
   parsed.set(search, Object.freeze(result.data));
   return result.data;
@@ -72,7 +60,7 @@ function requireMediaType(c: Context, mediaType: string) {
 }
 
 /** Reads a text body of one media type: 415 for another, 413 past `limit` bytes, 400 when not UTF-8. */
-export async function readTextBody(c: Context, mediaType: string, limit: number): Promise<string> {
+async function readTextBody(c: Context, mediaType: string, limit: number): Promise<string> {
   requireMediaType(c, mediaType);
   return readLimitedText(c.req.raw, limit);
 }
@@ -133,7 +121,7 @@ export async function parseJsonBody<T extends z.ZodType>(c: Context, schema: T):
     throw invalidArgument([{ field: "body", message: `the key ${forbidden} is not allowed in a body` }]);
   }
   const result = schema.safeParse(json);
-  if (!result.success) throw toServiceError(result.error, "body", (path) => path.join("."));
+  if (!result.success) throw invalidRequest(result.error, "body");
   return result.data;
 }
 
@@ -165,7 +153,7 @@ async function readLimitedText(request: Request, limit: number): Promise<string>
     }
     chunks.push(value);
   }
-  return decodeUtf8(concat(chunks, size));
+  return decodeUtf8(concatBytes(chunks));
 }
 
 function decodeUtf8(bytes: ArrayBuffer | Uint8Array): string {
@@ -176,16 +164,6 @@ function decodeUtf8(bytes: ArrayBuffer | Uint8Array): string {
       { field: "body", message: "not valid UTF-8" },
     ]);
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
 }
 
 /* Query strings carry text: these turn it into the typed shapes of service/requests.ts. */

@@ -1,5 +1,5 @@
 /** Roles a token can carry, weakest first; each may do what the ones before it may. */
-export const ROLES = ["viewer", "analyst", "admin"] as const;
+const ROLES = ["viewer", "analyst", "admin"] as const;
 export type Role = (typeof ROLES)[number];
 
 /**

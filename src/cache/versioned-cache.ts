@@ -12,7 +12,7 @@ const KV_TTL_SECONDS = 7 * 24 * 3600;
  */
 const CACHE_LAYOUT = 3;
 
-export type CacheResult = "memory" | "kv" | "miss";
+type CacheResult = "memory" | "kv" | "miss";
 
 /**
  * The key of a cached answer: its kind and the parsed request's fields, in a fixed order. As

@@ -8,7 +8,7 @@ import { ServiceError } from "../domain/errors";
  * a JSON object of key id → base64 32-byte key; CREDENTIAL_KEY_ID names the one new values are
  * sealed with. Old keys stay listed until every value sealed with them has been rewritten.
  */
-export interface CredentialKeys {
+interface CredentialKeys {
   currentId: string;
   keys: Map<string, CryptoKey>;
 }

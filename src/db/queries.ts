@@ -117,7 +117,7 @@ export async function rejectedRowCounts(db: Database): Promise<Map<string, numbe
   return new Map(rows.map((r) => [r.sourceId, r.rejected]));
 }
 
-export const DATA_VERSION_KEY = "data_version";
+const DATA_VERSION_KEY = "data_version";
 
 export async function readDataVersion(db: Database): Promise<string> {
   const [row] = await db.select({ value: meta.value }).from(meta).where(eq(meta.key, DATA_VERSION_KEY));

@@ -1,7 +1,7 @@
 import type { Cell } from "../domain/catalogue";
 
 /** A run as it ends: its outcome, its counts and the cells its swap changed. */
-export interface FinishedRun {
+interface FinishedRun {
   runId: string;
   sourceId: string;
   status: "succeeded" | "partially_succeeded" | "failed";
@@ -16,7 +16,7 @@ export interface FinishedRun {
   runsWithRejectionsKept: number;
 }
 
-export interface BoundStatement {
+interface BoundStatement {
   sql: string;
   values: (string | number | null)[];
 }

@@ -3,7 +3,7 @@ import type { Source } from "../domain/catalogue";
 import type { Database } from "./client";
 import { rejectedRows, sources } from "./schema";
 
-export type NewSource = typeof sources.$inferInsert;
+type NewSource = typeof sources.$inferInsert;
 
 /** Every column but the sealed credential, which only the fetch that needs it reads. */
 const { sealedCredential, ...sourceColumns } = getTableColumns(sources);
@@ -16,7 +16,7 @@ const withoutCredential = ({ sealed, ...source }: Source & { sealed: string | nu
   hasCredential: sealed !== null,
 });
 const selectSource = { ...sourceColumns, sealed: sealedCredential };
-export type SourceChanges = Partial<Omit<NewSource, "id" | "kind" | "lastUpdated">>;
+type SourceChanges = Partial<Omit<NewSource, "id" | "kind" | "lastUpdated">>;
 
 export async function listAllSources(db: Database): Promise<Source[]> {
   return (await db.select(selectSource).from(sources).orderBy(asc(sources.id))).map(withoutCredential);

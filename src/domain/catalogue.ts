@@ -107,6 +107,14 @@ export interface Catalogue {
   sources: Source[];
 }
 
+/** The catalogue's metric with this key, if it has one. */
+export const findMetric = (catalogue: Catalogue, key: string | undefined): Metric | undefined =>
+  catalogue.metrics.find((metric) => metric.key === key);
+
+/** How old a source's data is: whole seconds since its last load, never negative; null if it never loaded. */
+export const dataAgeSeconds = (lastUpdated: string | null, now: number): number | null =>
+  lastUpdated ? Math.max(0, Math.floor((now - Date.parse(lastUpdated)) / 1000)) : null;
+
 export function bandForArr(ranges: readonly RevenueRange[], arr: number): RevenueRange | undefined {
   return ranges.find((r) => arr >= r.minArr && (r.maxArr === null || arr < r.maxArr));
 }

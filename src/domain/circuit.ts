@@ -16,7 +16,11 @@ export interface CircuitPolicy {
  * cooldown has passed; a trial that never reported back (its message lost) is retried after
  * another cooldown rather than leaving the source stuck half-open.
  */
-export function admits(circuit: Circuit, now: number, policy: CircuitPolicy): "closed" | "trial" | "skip" {
+export function refreshGate(
+  circuit: Circuit,
+  now: number,
+  policy: CircuitPolicy,
+): "closed" | "trial" | "skip" {
   if (circuit.circuitState === "closed") return "closed";
   const openedAt = circuit.circuitOpenedAt ? Date.parse(circuit.circuitOpenedAt) : 0;
   return now - openedAt >= policy.cooldownMs ? "trial" : "skip";

@@ -2,7 +2,7 @@
  * The failure kinds, with what REST answers for each (status and problem title). Connect's code
  * for each kind is in src/rpc/errors.ts, typed to cover every kind.
  */
-export const ERROR_KINDS = {
+const ERROR_KINDS = {
   invalid_argument: { status: 400, title: "Invalid request" },
   unauthenticated: { status: 401, title: "Unauthorized" },
   permission_denied: { status: 403, title: "Forbidden" },

@@ -1,5 +1,5 @@
 /** A reporting period: a year ("2024") or a quarter ("2024-Q3"). */
-export interface Period {
+interface Period {
   key: string;
   year: number;
   quarter: 1 | 2 | 3 | 4 | null;
@@ -12,8 +12,8 @@ export interface Period {
 }
 
 const PERIOD_PATTERN = /^(\d{4})(?:-Q([1-4]))?$/;
-export const MIN_YEAR = 1990;
-export const MAX_YEAR = 2100;
+const MIN_YEAR = 1990;
+const MAX_YEAR = 2100;
 
 export function parsePeriod(text: string): Period | null {
   const match = PERIOD_PATTERN.exec(text);

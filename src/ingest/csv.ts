@@ -149,9 +149,3 @@ const COMMA = 44;
 const LF = 10;
 const CR = 13;
 const isSpecial = (code: number) => code === QUOTE || code === COMMA || code === LF || code === CR;
-
-/** Reads a whole CSV text at once. */
-export function readCsv(text: string): CsvRecord[] {
-  const reader = new CsvReader();
-  return [...reader.push(text), ...reader.end()];
-}

@@ -6,7 +6,7 @@ import { type SourceUrlPolicy, sourceUrlProblem } from "./source-url";
  * from a reset or a name that does not resolve; repeated back through a source's lastError they
  * would let an admin map what listens where.
  */
-export type FetchFailureKind =
+type FetchFailureKind =
   | "timeout"
   | "network"
   | "http_3xx"

@@ -38,7 +38,7 @@ export async function stageRejections(
     FROM json_each(${JSON.stringify(rows)})`);
 }
 
-export interface StagedChanges {
+interface StagedChanges {
   /** Staged rows whose live twin already holds the same values: what the swap will not change. */
   unchanged: number;
   /** Panel cells the swap changes: where a row is new or differs, and the band a company leaves. */

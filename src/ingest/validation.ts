@@ -2,6 +2,7 @@ import {
   bandForArr,
   type Catalogue,
   DEFAULT_MIN_N,
+  findMetric,
   type Metric,
   type MetricRules,
   type QuantileRow,
@@ -11,7 +12,7 @@ import { parsePeriod } from "../domain/periods";
 import { QUANTILE_KEYS } from "../stats";
 
 /** Smallest sample a published survey cell may claim unless the metric's rules say otherwise. */
-export const MIN_SURVEY_N = DEFAULT_MIN_N;
+const MIN_SURVEY_N = DEFAULT_MIN_N;
 
 /**
  * A cell's text is never repeated in a reason: it may come from a fetched url, and reasons are
@@ -35,7 +36,7 @@ export interface Rejection {
 export type RulesByMetric = ReadonlyMap<string, MetricRules>;
 const NO_RULES: RulesByMetric = new Map();
 
-export type Validated<T> = { ok: true; row: T } | { ok: false; rejection: Rejection };
+type Validated<T> = { ok: true; row: T } | { ok: false; rejection: Rejection };
 
 export interface Observation {
   companyKey: string;
@@ -82,7 +83,7 @@ export function validateObservation(
   const reject = (reason: string): Validated<Observation> => ({ ok: false, rejection: { line, reason } });
   const companyKey = record.company_key?.trim() ?? "";
   if (!COMPANY_KEY_PATTERN.test(companyKey)) return reject("company_key: missing or malformed");
-  const metric = catalogue.metrics.find((m) => m.key === record.metric);
+  const metric = findMetric(catalogue, record.metric);
   if (!metric) return reject(`metric: unknown metric (${lengthOf(record.metric)})`);
   const period = parsePeriod(record.period ?? "");
   if (!period) return reject("period: not a year or a quarter such as 2024-Q3");
@@ -124,7 +125,7 @@ export function validateSurveyRow(
   catalogue: Catalogue,
   { seen, rulesByMetric = NO_RULES }: { seen?: Map<string, number>; rulesByMetric?: RulesByMetric } = {},
 ): Rejection | null {
-  const metric = catalogue.metrics.find((m) => m.key === row.metric);
+  const metric = findMetric(catalogue, row.metric);
   if (!metric) return { line, reason: `metric: unknown metric (${lengthOf(row.metric)})` };
   if (!catalogue.revenueRanges.some((r) => r.key === row.band))
     return { line, reason: `band: unknown band (${lengthOf(row.band)})` };

@@ -12,7 +12,7 @@ import { ingestMessage, QUEUES, recomputeMessage } from "./messages";
  * A body that does not parse is a poison message: it is retried like any failure, so after the
  * configured attempts the queue moves it to the dead-letter queue, where it is kept for a human.
  */
-function poison(message: Message, ctx: ServiceContext) {
+function retryPoisonMessage(message: Message, ctx: ServiceContext) {
   message.retry({ delaySeconds: retryDelaySeconds(message.attempts, ctx.config.retryBaseSeconds) });
 }
 
@@ -20,7 +20,7 @@ async function consumeIngest(batch: MessageBatch, ctx: ServiceContext) {
   for (const message of batch.messages) {
     const parsed = ingestMessage.safeParse(message.body);
     if (!parsed.success) {
-      poison(message, ctx);
+      retryPoisonMessage(message, ctx);
       continue;
     }
     try {
@@ -47,7 +47,7 @@ async function consumeRecompute(batch: MessageBatch, ctx: ServiceContext) {
     if (parsed.success) {
       cells.push(parsed.data);
       valid.push(message);
-    } else poison(message, ctx);
+    } else retryPoisonMessage(message, ctx);
   }
   try {
     await recomputeCells(ctx, cells);

@@ -12,7 +12,7 @@ import { requestedFreshness } from "./bookmark";
  * connect-es's request gate, before the body is parsed, so its refusals carry Connect codes.
  */
 
-export interface Admission {
+interface Admission {
   principal: Principal;
   /** The RateLimit headers the answer carries. */
   rateLimit: Record<string, string>;

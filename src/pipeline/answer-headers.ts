@@ -19,7 +19,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   "X-Frame-Options": "DENY",
 };
 
-export interface CrossOriginOptions {
+interface CrossOriginOptions {
   /** Paths under these prefixes answer browser scripts from the configured origins. */
   pathPrefixes: string[];
   allowMethods: string[];

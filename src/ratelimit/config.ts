@@ -3,8 +3,8 @@ import { ServiceError } from "../domain/errors";
 import { logEvent } from "../observability/log";
 
 /** Rate-limit tiers: anonymous callers, viewers and analysts ("user"), and admins. */
-export const TIERS = ["anonymous", "user", "admin"] as const;
-export type Tier = (typeof TIERS)[number];
+const TIERS = ["anonymous", "user", "admin"] as const;
+export type LimitTier = (typeof TIERS)[number];
 
 /** A token bucket: `burst` tokens at most, refilled continuously at `rate` per `periodSeconds`. */
 export interface TierLimits {
@@ -13,7 +13,7 @@ export interface TierLimits {
   burst: number;
 }
 
-export type RateLimits = Record<Tier, TierLimits>;
+export type RateLimits = Record<LimitTier, TierLimits>;
 
 export const DEFAULT_RATE_LIMITS: RateLimits = {
   anonymous: { rate: 100, periodSeconds: 60, burst: 100 },

@@ -2,17 +2,17 @@ import type { Principal } from "../auth/roles";
 import type { Env } from "../env";
 import { metrics } from "../observability/metrics/recorder";
 import { traced } from "../observability/tracing/span";
-import { loadRateLimits, type RateLimits, type Tier } from "./config";
+import { type LimitTier, loadRateLimits, type RateLimits } from "./config";
 import { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
 import { LeaseHolder } from "./lease";
 import type { RateLimiter } from "./rate-limiter";
 
 export {
   DEFAULT_RATE_LIMITS,
+  type LimitTier,
   loadRateLimits,
   RateLimitConfigError,
   type RateLimits,
-  type Tier,
 } from "./config";
 export { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
 export { LeaseHolder } from "./lease";
@@ -22,7 +22,7 @@ export { RateLimiter } from "./rate-limiter";
  * Whose bucket a request spends, and under which tier: a token's subject, or the address
  * Cloudflare saw for an anonymous caller. Viewers and analysts share the "user" tier.
  */
-export function bucketFor(principal: Principal): { key: string; tier: Tier } {
+export function bucketFor(principal: Principal): { key: string; tier: LimitTier } {
   if (principal.kind === "anonymous") return { key: `ip:${principal.address}`, tier: "anonymous" };
   return { key: `user:${principal.subject}`, tier: principal.role === "admin" ? "admin" : "user" };
 }
@@ -39,7 +39,7 @@ const isolateLeases = new LeaseHolder(undefined, (tier) =>
 export function takeToken(
   namespace: DurableObjectNamespace<RateLimiter>,
   key: string,
-  tier: Tier,
+  tier: LimitTier,
   limits: RateLimits,
   leases = isolateLeases,
 ): Promise<RateDecision> {

@@ -4,7 +4,7 @@ import { BadRequestSchema } from "../gen/google/rpc/error_details_pb";
 import { errorType, logEvent } from "../observability/log";
 
 /** camelCase request paths, as the shared schemas name them, in the proto's snake_case. */
-export function protoFieldName(field: string): string {
+function protoFieldName(field: string): string {
   return field.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
 }
 
@@ -23,7 +23,7 @@ const CONNECT_CODES: Record<ErrorKind, Code> = {
   unavailable: Code.Unavailable,
 };
 
-export function toConnectError(error: ServiceError): ConnectError {
+function toConnectError(error: ServiceError): ConnectError {
   const violations = error.fields.map((f: FieldViolation) => ({
     field: protoFieldName(f.field),
     description: f.message,

@@ -23,6 +23,7 @@ import {
   trailerMux,
 } from "@connectrpc/connect/protocol-connect";
 import { INTERNAL_DETAIL } from "../domain/errors";
+import { concatBytes } from "../pipeline/bytes";
 import { codeName } from "./metrics";
 
 /*
@@ -226,7 +227,7 @@ export async function responseCode(response: Response): Promise<string | undefin
 export async function toFetchResponse(response: UniversalServerResponse): Promise<Response> {
   const parts: Uint8Array[] = [];
   for await (const part of response.body ?? chunks([])) parts.push(part);
-  const body = withoutInternalDetail(response, parts.length === 1 ? parts[0]! : concat(parts));
+  const body = withoutInternalDetail(response, parts.length === 1 ? parts[0]! : concatBytes(parts));
   return new Response(body.byteLength > 0 ? body : null, {
     status: response.status,
     headers: response.header,
@@ -256,7 +257,7 @@ function withoutInternalDetail(response: UniversalServerResponse, body: Uint8Arr
   if (!trailer || trailer.flags !== TRAILER_FLAG) return body;
   const status = /^grpc-status: *(\d+)\r?$/im.exec(new TextDecoder().decode(trailer.data))?.[1];
   if (status === undefined || !SERVER_FAULT_STATUSES.has(status)) return body;
-  return concat([body.subarray(0, trailer.offset), grpcWebTrailer(Number(status), INTERNAL_DETAIL)]);
+  return concatBytes([body.subarray(0, trailer.offset), grpcWebTrailer(Number(status), INTERNAL_DETAIL)]);
 }
 
 async function* chunks(parts: Uint8Array[]): AsyncIterable<Uint8Array> {
@@ -271,16 +272,6 @@ async function* streamChunks(stream: ReadableStream<Uint8Array> | null): AsyncIt
     if (done) return;
     yield value;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((size, part) => size + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
 
 interface Frame {

@@ -1,13 +1,18 @@
 import { createContextKey, type HandlerContext, type ServiceImpl } from "@connectrpc/connect";
 import type { z } from "zod";
 import { PEER_GROUP_BOUNDS } from "../domain/catalogue";
-import { invalidArgument } from "../domain/errors";
 import type { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
 import { getBenchmarks } from "../service/benchmarks";
 import { getCatalogue } from "../service/catalogue";
 import type { ServiceContext } from "../service/context";
 import { rankValue } from "../service/ranking";
-import { benchmarksRequest, rankingRequest, scorecardRequest, timeSeriesRequest } from "../service/requests";
+import {
+  benchmarksRequest,
+  invalidRequest,
+  rankingRequest,
+  scorecardRequest,
+  timeSeriesRequest,
+} from "../service/requests";
 import { scorecard } from "../service/scorecard";
 import { listSources } from "../service/sources";
 import { getTimeSeries } from "../service/timeseries";
@@ -33,14 +38,7 @@ export const servicesKey = createContextKey<ServiceContext | undefined>(undefine
 /** Validates with the same schema REST uses, so both enforce the same limits. */
 function validate<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   const result = schema.safeParse(input);
-  if (!result.success) {
-    throw invalidArgument(
-      result.error.issues.map((issue) => ({
-        field: issue.path.length > 0 ? issue.path.join(".") : "request",
-        message: issue.message,
-      })),
-    );
-  }
+  if (!result.success) throw invalidRequest(result.error, "request");
   return result.data;
 }
 

@@ -1,5 +1,12 @@
 import { loadCatalogue } from "../db/queries";
-import { bandForArr, type Catalogue, type Metric, type RevenueRange, type Source } from "../domain/catalogue";
+import {
+  bandForArr,
+  type Catalogue,
+  findMetric,
+  type Metric,
+  type RevenueRange,
+  type Source,
+} from "../domain/catalogue";
 import { invalidArgument } from "../domain/errors";
 import type { ServiceContext } from "./context";
 
@@ -8,7 +15,7 @@ export async function getCatalogue(ctx: ServiceContext): Promise<Catalogue> {
 }
 
 export function resolveMetric(catalogue: Catalogue, key: string): Metric {
-  const metric = catalogue.metrics.find((m) => m.key === key);
+  const metric = findMetric(catalogue, key);
   if (!metric) {
     throw invalidArgument([
       { field: "metric", message: `Unknown metric "${key}". GET /api/v1/metrics lists the metrics.` },

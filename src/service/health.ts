@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { listAllSources } from "../db/sources";
-import type { Source } from "../domain/catalogue";
+import { dataAgeSeconds, type Source } from "../domain/catalogue";
 import type { ServiceContext } from "./context";
 
 interface Check {
@@ -66,7 +66,7 @@ export async function sourceStates(ctx: ServiceContext, now = Date.now()): Promi
     id,
     active,
     lastUpdated,
-    ageSeconds: lastUpdated ? Math.max(0, Math.floor((now - Date.parse(lastUpdated)) / 1000)) : null,
+    ageSeconds: dataAgeSeconds(lastUpdated, now),
     circuitState,
   }));
 }

@@ -23,7 +23,7 @@ import { noSuchSource } from "./sources";
 const RUN_REJECTIONS_SHOWN = 100;
 
 type RunRow = typeof ingestionRuns.$inferSelect;
-export type RunTrigger = RunRow["trigger"];
+type RunTrigger = RunRow["trigger"];
 
 export interface IngestionRun extends Omit<RunRow, "finishedAt"> {
   finishedAt: string | null;
@@ -78,7 +78,7 @@ export async function createRun(
  * Sends one message per changed cell to the recompute queue, whose consumer rebuilds the cell
  * and then moves the data version.
  */
-export async function queueRecompute(ctx: ServiceContext, runId: string, cells: Cell[]): Promise<void> {
+async function queueRecompute(ctx: ServiceContext, runId: string, cells: Cell[]): Promise<void> {
   await sendAll(
     ctx.queues.recompute,
     cells.map(({ metricKey, bandKey, period }) => ({ metricKey, bandKey, period, runId })),
@@ -218,7 +218,7 @@ async function markRunFailed(
 }
 
 /** A run that ended failed and will not be tried again, counted once. */
-export const countFailedRun = (sourceId: string) =>
+const countFailedRun = (sourceId: string) =>
   metrics.count("ingestion_runs_total", { source: sourceId, status: "failed" });
 
 /** Ends a run as failed for good: recorded, and counted once. */

@@ -24,7 +24,7 @@ import {
   toSourceSummary,
 } from "./distribution";
 
-export interface PeerGroupAggregate {
+interface PeerGroupAggregate {
   metric: Metric;
   peerGroup: PeerGroupFilter;
   period: string;

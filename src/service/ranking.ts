@@ -21,7 +21,7 @@ import { loadPeerGroup } from "./peer-groups";
 
 export type PeerQuantiles = FiveQuantiles & { n: number };
 
-export interface RankingQuery extends CellQuery {
+interface RankingQuery extends CellQuery {
   value: number;
 }
 
@@ -48,7 +48,7 @@ export interface RankingResult {
   withheldCompanies?: number;
 }
 
-export function assertValueInRange(metric: Metric, value: number, field = "value"): void {
+function assertValueInRange(metric: Metric, value: number, field = "value"): void {
   if (value < metric.minValue || value > metric.maxValue) {
     throw invalidArgument([
       {

@@ -1,6 +1,6 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { deadLetters, ingestionRuns } from "../db/schema";
-import type { Cell } from "../domain/catalogue";
+import { type Cell, findMetric } from "../domain/catalogue";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
 import { ingestMessage } from "../jobs/messages";
 import { metrics } from "../observability/metrics/recorder";
@@ -20,7 +20,7 @@ export async function recomputeCells(
   const catalogue = await getCatalogue(ctx);
   const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
   for (const cell of cells) {
-    const metric = catalogue.metrics.find((m) => m.key === cell.metricKey);
+    const metric = findMetric(catalogue, cell.metricKey);
     if (!metric) continue;
     const result = await recomputeCell(ctx.db, cell, metric.outlierMethod);
     total.cells += result.cells;
@@ -43,7 +43,7 @@ export async function recomputeCells(
   return total;
 }
 
-export interface DeadLetter {
+interface DeadLetter {
   messageId: string;
   queue: string;
   body: unknown;

@@ -5,10 +5,10 @@ import { ingestionRuns, sources } from "../db/schema";
 import { findSealedCredential, findSource } from "../db/sources";
 import type { Source } from "../domain/catalogue";
 import {
-  admits,
   afterFailure,
   afterSuccess,
   type Circuit,
+  refreshGate,
   retryDelaySeconds,
   trialAfter,
 } from "../domain/circuit";
@@ -32,7 +32,7 @@ import { MAX_UPLOAD_BYTES } from "./requests";
 import { circuitPolicy, noSuchSource, sourceUrlPolicy } from "./sources";
 
 /** What the queue should do with a delivered message. */
-export type Delivery = { action: "ack" } | { action: "retry"; delaySeconds: number };
+type Delivery = { action: "ack" } | { action: "retry"; delaySeconds: number };
 
 const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
 
@@ -84,8 +84,8 @@ export async function requestRefresh(
   if (!source.active) {
     throw new ServiceError("failed_precondition", "source-paused", `Source "${sourceId}" is paused.`);
   }
-  const admission = admits(source, now, circuitPolicy(ctx));
-  if (admission === "skip") {
+  const gate = refreshGate(source, now, circuitPolicy(ctx));
+  if (gate === "skip") {
     throw new ServiceError(
       "conflict",
       "circuit-open",
@@ -101,7 +101,7 @@ export async function requestRefresh(
     );
   }
   // A refresh once the cooldown is over is the circuit's one trial.
-  if (admission === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
+  if (gate === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
   return getRun(ctx, await queueRun(ctx, sourceId, "refresh"));
 }
 
@@ -137,8 +137,8 @@ export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()
     );
   const queued: string[] = [];
   for (const source of due) {
-    const admission = admits(source, now, circuitPolicy(ctx));
-    if (admission === "skip") continue;
+    const gate = refreshGate(source, now, circuitPolicy(ctx));
+    if (gate === "skip") continue;
     try {
       await queueRun(ctx, source.id, "schedule");
     } catch {
@@ -146,7 +146,7 @@ export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()
     }
     const nextRefreshAt = new Date(now + source.refreshIntervalMinutes! * 60_000).toISOString();
     await ctx.db.update(sources).set({ nextRefreshAt }).where(eq(sources.id, source.id));
-    if (admission === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
+    if (gate === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
     queued.push(source.id);
   }
   await requeueOverdueRecomputes(ctx, now);
@@ -234,7 +234,7 @@ export async function refreshSource(
     ? "the source has no url"
     : !source.active
       ? "the source is paused"
-      : source.circuitState === "open" && admits(source, now, circuitPolicy(ctx)) === "skip"
+      : source.circuitState === "open" && refreshGate(source, now, circuitPolicy(ctx)) === "skip"
         ? `the source's circuit is open until ${trialAfter(source, circuitPolicy(ctx))}`
         : null;
   if (refusal) {

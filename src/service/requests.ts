@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DEFAULT_MIN_N, PEER_GROUP_BOUNDS, SOURCE_FIELDS } from "../domain/catalogue";
+import { invalidArgument, type ServiceError } from "../domain/errors";
 import {
   FORBIDDEN_KEYS,
   hasUnsafeCharacters,
@@ -9,6 +10,23 @@ import {
 } from "../domain/inputs";
 import { parsePeriod } from "../domain/periods";
 import { MAX_SCORECARD_METRICS } from "./scorecard";
+
+/**
+ * A schema's failure as the service's invalid_argument, one violation per issue, for REST and RPC
+ * alike. `name` says which field an issue's path is; an issue about the whole input names `root`.
+ */
+export function invalidRequest(
+  error: z.ZodError,
+  root: string,
+  name: (path: PropertyKey[]) => string = (path) => path.join("."),
+): ServiceError {
+  return invalidArgument(
+    error.issues.map((issue) => ({
+      field: issue.path.length > 0 ? name(issue.path) : root,
+      message: issue.message,
+    })),
+  );
+}
 
 /**
  * The typed requests of each use case, validated the same way whichever adapter they came
@@ -39,23 +57,23 @@ const key = (what: string) =>
 const finite = (what: string) => z.number({ error: `${what} must be a finite number` });
 
 export const metricKey = key("metric");
-export const revenueRangeKey = key("revenueRange");
-export const industryKey = key("industry");
+const revenueRangeKey = key("revenueRange");
+const industryKey = key("industry");
 const SOURCE_ID_RULE = "must be 2–63 characters of a–z, 0–9 and -, starting with a letter or a digit";
 export const sourceIdKey = z
   .string({ error: "source id is required" })
   .regex(SOURCE_ID_PATTERN, `a source id ${SOURCE_ID_RULE}`);
-export const arrValue = finite("arr")
+const arrValue = finite("arr")
   .min(0, "arr must be ≥ 0")
   .max(MAX_ARR, `arr must be at most ${MAX_ARR} (a trillion)`);
-export const metricValue = finite("value");
+const metricValue = finite("value");
 export const period = z
   .string()
   .refine(
     (text) => parsePeriod(text) !== null,
     "period must be a year such as 2024 or a quarter such as 2024-Q3",
   );
-export const sourcesList = z
+const sourcesList = z
   .array(sourceIdKey)
   .min(1, "sources must not be empty")
   .max(MAX_SOURCES, `at most ${MAX_SOURCES} sources`)
@@ -178,7 +196,7 @@ export const sourceId = z
   .regex(SOURCE_ID_PATTERN, `id ${SOURCE_ID_RULE}`);
 
 /** Their headers per our field, and their metric names per our metric key. */
-export const sourceMapping = z.strictObject({
+const sourceMapping = z.strictObject({
   columns: z.partialRecord(z.enum(SOURCE_FIELDS), externalName("a column header"), {
     error: `columns maps our fields (${SOURCE_FIELDS.join(", ")}) to your headers`,
   }),

@@ -1,13 +1,19 @@
 import type { z } from "zod";
 import { findRules, listRules, replaceRules, type StoredRules } from "../db/rules";
-import { type Catalogue, DEFAULT_MIN_N, type Metric, type MetricRules } from "../domain/catalogue";
+import {
+  type Catalogue,
+  DEFAULT_MIN_N,
+  findMetric,
+  type Metric,
+  type MetricRules,
+} from "../domain/catalogue";
 import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import type { metricRulesRequest } from "./requests";
 
 function catalogueMetric(catalogue: Catalogue, key: string): Metric {
-  const metric = catalogue.metrics.find((m) => m.key === key);
+  const metric = findMetric(catalogue, key);
   if (!metric) throw new ServiceError("not_found", "no-such-metric", `No metric with key "${key}".`);
   return metric;
 }

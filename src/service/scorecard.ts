@@ -6,7 +6,7 @@ import { type RankingResult, rankIn } from "./ranking";
 
 export const MAX_SCORECARD_METRICS = 20;
 
-export interface ScorecardQuery {
+interface ScorecardQuery {
   arr: number;
   /** With an industry the peers are the panel companies of that industry in the ARR band. */
   industry?: string | undefined;

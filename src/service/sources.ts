@@ -9,7 +9,14 @@ import {
   listAllSources,
   updateSource,
 } from "../db/sources";
-import type { Catalogue, Source, SourceField, SourceKind, SourceMapping } from "../domain/catalogue";
+import {
+  type Catalogue,
+  dataAgeSeconds,
+  type Source,
+  type SourceField,
+  type SourceKind,
+  type SourceMapping,
+} from "../domain/catalogue";
 import { type CircuitPolicy, trialAfter } from "../domain/circuit";
 import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
 import { type SourceUrlPolicy, sourceUrlProblem } from "../ingest/source-url";
@@ -39,9 +46,7 @@ function withFreshness(
 ): SourceWithFreshness {
   return {
     ...source,
-    ageSeconds: source.lastUpdated
-      ? Math.max(0, Math.floor((now - Date.parse(source.lastUpdated)) / 1000))
-      : null,
+    ageSeconds: dataAgeSeconds(source.lastUpdated, now),
     rejectedRows,
     nextTrialAt: trialAfter(source, circuitPolicy(ctx)),
   };

@@ -9,7 +9,7 @@ import type { ServiceContext } from "./context";
 import { companies, discloseSources, disclosureFor, mayShow } from "./disclosure";
 import type { Distribution } from "./distribution";
 
-export interface TimeSeriesQuery {
+interface TimeSeriesQuery {
   metric: string;
   revenueRange?: string | undefined;
   arr?: number | undefined;
@@ -48,7 +48,7 @@ export interface TimeSeriesResult {
   trendReason?: string;
 }
 
-export const MIN_TREND_POINTS = 3;
+const MIN_TREND_POINTS = 3;
 const SIGNIFICANCE = 0.05;
 
 export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery): Promise<TimeSeriesResult> {
@@ -122,7 +122,7 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
   return result;
 }
 
-export function computeTrend(points: readonly TimeSeriesPoint[]): Trend {
+function computeTrend(points: readonly TimeSeriesPoint[]): Trend {
   const x = points.map((p) => parsePeriod(p.period)!.startYears);
   const y = points.map((p) => p.p50);
   const ols = olsFit(x, y);

@@ -134,7 +134,7 @@ function stirlingRemainder(x: number): number {
 }
 
 /** ln Γ(x) for x > 0. */
-export function logGamma(x: number): number {
+function logGamma(x: number): number {
   if (!(x > 0 && Number.isFinite(x))) throw new RangeError("logGamma needs a finite x > 0");
   // Shift small arguments up with Γ(x) = Γ(x + k) / (x·(x+1)·…·(x+k−1)).
   let shifted = x;

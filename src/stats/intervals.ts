@@ -5,7 +5,7 @@ export interface Interval {
   high: number;
 }
 
-export interface MedianInterval extends Interval {
+interface MedianInterval extends Interval {
   /** 1-based rank of `low` in the sorted sample. */
   lowerRank: number;
   /** 1-based rank of `high`; always n + 1 − lowerRank. */

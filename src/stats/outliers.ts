@@ -4,8 +4,8 @@ import { quantileType7, sortAscending } from "./quantiles";
 export type OutlierMethod = "modified_z" | "tukey";
 
 /** Iglewicz–Hoaglin cut-off for |M|. */
-export const MODIFIED_Z_THRESHOLD = 3.5;
-export const TUKEY_K = 1.5;
+const MODIFIED_Z_THRESHOLD = 3.5;
+const TUKEY_K = 1.5;
 
 /**
  * Modified z-scores M = 0.6745·(x − median)/MAD. When more than half the values are equal MAD is

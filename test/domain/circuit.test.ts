@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
 import {
-  admits,
   afterFailure,
   afterSuccess,
   type Circuit,
   type CircuitPolicy,
+  refreshGate,
   retryDelaySeconds,
   trialAfter,
 } from "../../src/domain/circuit";
@@ -20,15 +20,15 @@ const closed: Circuit = { circuitState: "closed", consecutiveFailures: 0, circui
 const open: Circuit = { circuitState: "open", consecutiveFailures: 3, circuitOpenedAt: OPENED_AT };
 const halfOpen: Circuit = { circuitState: "half_open", consecutiveFailures: 3, circuitOpenedAt: OPENED_AT };
 
-describe("admits", () => {
+describe("refreshGate", () => {
   it("lets a closed circuit through whatever its history", () => {
-    expect(admits(closed, now, policy)).toBe("closed");
+    expect(refreshGate(closed, now, policy)).toBe("closed");
     expect(
-      admits({ circuitState: "closed", consecutiveFailures: 2, circuitOpenedAt: null }, now, policy),
+      refreshGate({ circuitState: "closed", consecutiveFailures: 2, circuitOpenedAt: null }, now, policy),
     ).toBe("closed");
     // A circuit that opened a moment ago but has since closed again is not held back by its cooldown.
     expect(
-      admits(
+      refreshGate(
         { circuitState: "closed", consecutiveFailures: 0, circuitOpenedAt: OPENED_AT },
         opened + 1,
         policy,
@@ -37,33 +37,33 @@ describe("admits", () => {
   });
 
   it("skips an open circuit within its cooldown and trials it from the cooldown on", () => {
-    expect(admits(open, opened, policy)).toBe("skip");
-    expect(admits(open, opened + 1, policy)).toBe("skip");
-    expect(admits(open, opened + 59_999, policy)).toBe("skip");
-    expect(admits(open, opened + 60_000, policy)).toBe("trial");
-    expect(admits(open, opened + 60_001, policy)).toBe("trial");
-    expect(admits(open, opened + 86_400_000, policy)).toBe("trial");
+    expect(refreshGate(open, opened, policy)).toBe("skip");
+    expect(refreshGate(open, opened + 1, policy)).toBe("skip");
+    expect(refreshGate(open, opened + 59_999, policy)).toBe("skip");
+    expect(refreshGate(open, opened + 60_000, policy)).toBe("trial");
+    expect(refreshGate(open, opened + 60_001, policy)).toBe("trial");
+    expect(refreshGate(open, opened + 86_400_000, policy)).toBe("trial");
   });
 
   it("skips a half-open circuit while its trial is in flight and retries a lost trial after the cooldown", () => {
-    expect(admits(halfOpen, opened, policy)).toBe("skip");
-    expect(admits(halfOpen, opened + 59_999, policy)).toBe("skip");
-    expect(admits(halfOpen, opened + 60_000, policy)).toBe("trial");
-    expect(admits(halfOpen, opened + 600_000, policy)).toBe("trial");
+    expect(refreshGate(halfOpen, opened, policy)).toBe("skip");
+    expect(refreshGate(halfOpen, opened + 59_999, policy)).toBe("skip");
+    expect(refreshGate(halfOpen, opened + 60_000, policy)).toBe("trial");
+    expect(refreshGate(halfOpen, opened + 600_000, policy)).toBe("trial");
   });
 
   it("follows the policy's cooldown", () => {
     const short: CircuitPolicy = { failureThreshold: 3, cooldownMs: 1_000 };
-    expect(admits(open, opened + 999, short)).toBe("skip");
-    expect(admits(open, opened + 1_000, short)).toBe("trial");
+    expect(refreshGate(open, opened + 999, short)).toBe("skip");
+    expect(refreshGate(open, opened + 1_000, short)).toBe("trial");
     const none: CircuitPolicy = { failureThreshold: 3, cooldownMs: 0 };
-    expect(admits(open, opened, none)).toBe("trial");
+    expect(refreshGate(open, opened, none)).toBe("trial");
   });
 
   it("trials an open circuit that has no opening instant", () => {
-    expect(admits({ circuitState: "open", consecutiveFailures: 3, circuitOpenedAt: null }, now, policy)).toBe(
-      "trial",
-    );
+    expect(
+      refreshGate({ circuitState: "open", consecutiveFailures: 3, circuitOpenedAt: null }, now, policy),
+    ).toBe("trial");
   });
 });
 
@@ -88,10 +88,10 @@ describe("trialAfter", () => {
     ).toBeNull();
   });
 
-  it("agrees with admits: the first trial instant is the one it reports", () => {
+  it("agrees with refreshGate: the first trial instant is the one it reports", () => {
     const at = Date.parse(trialAfter(open, policy)!);
-    expect(admits(open, at - 1, policy)).toBe("skip");
-    expect(admits(open, at, policy)).toBe("trial");
+    expect(refreshGate(open, at - 1, policy)).toBe("skip");
+    expect(refreshGate(open, at, policy)).toBe("trial");
   });
 });
 
@@ -176,8 +176,8 @@ describe("afterFailure", () => {
 
   it("restarts the cooldown: a reopened circuit skips until now + cooldown", () => {
     const reopened = afterFailure(halfOpen, now, policy);
-    expect(admits(reopened, now + 59_999, policy)).toBe("skip");
-    expect(admits(reopened, now + 60_000, policy)).toBe("trial");
+    expect(refreshGate(reopened, now + 59_999, policy)).toBe("skip");
+    expect(refreshGate(reopened, now + 60_000, policy)).toBe("trial");
     expect(trialAfter(reopened, policy)).toBe("2026-03-01T12:31:00.000Z");
   });
 
@@ -209,7 +209,7 @@ describe("afterSuccess", () => {
 
   it("lets the next failures count from zero again", () => {
     const closedAgain = afterSuccess(halfOpen);
-    expect(admits(closedAgain, opened + 1, policy)).toBe("closed");
+    expect(refreshGate(closedAgain, opened + 1, policy)).toBe("closed");
     expect(trialAfter(closedAgain, policy)).toBeNull();
     expect(afterFailure(closedAgain, now, policy)).toEqual({
       circuitState: "closed",

@@ -1,8 +1,8 @@
 import type { Catalogue } from "../../src/domain/catalogue";
 import { parsePeriod } from "../../src/domain/periods";
-import { readCsv } from "../../src/ingest/csv";
 import { type Observation, type Rejection, validateObservation } from "../../src/ingest/validation";
 import { type PanelSummary, summarizePanel } from "../../src/stats";
+import { readCsv } from "./csv";
 
 export interface PanelCellSummary extends Omit<PanelSummary, "outlierFlags"> {
   metricKey: string;

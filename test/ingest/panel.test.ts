@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Catalogue } from "../../src/domain/catalogue";
-import { readCsv } from "../../src/ingest/csv";
 import { validateSurveyRow } from "../../src/ingest/validation";
+import { readCsv } from "../helpers/csv";
 import { loadPanelCsv } from "../helpers/panel-load";
 
 const catalogue: Catalogue = {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ServiceError } from "../../src/domain/errors";
-import { CsvReader, type CsvRecord, readCsv } from "../../src/ingest/csv";
+import { CsvReader, type CsvRecord } from "../../src/ingest/csv";
 import { readRecords } from "../../src/ingest/records";
+import { readCsv } from "../helpers/csv";
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);

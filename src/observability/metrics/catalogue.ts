@@ -81,11 +81,3 @@ type LabelsOfFamily<F> = F extends { labels: readonly (infer L extends string)[]
   : never;
 export type CounterLabels<N extends CounterName> = LabelsOfFamily<(typeof COUNTERS)[N]>;
 export type HistogramLabels<N extends HistogramName> = LabelsOfFamily<(typeof HISTOGRAMS)[N]>;
-export type GaugeLabels<N extends GaugeName> = LabelsOfFamily<(typeof GAUGES)[N]>;
-
-/** The names of every family the scrape serves, for tests and the dashboard check. */
-export const EXPORTED_FAMILIES: readonly MetricName[] = [
-  ...(Object.keys(COUNTERS) as CounterName[]),
-  ...(Object.keys(HISTOGRAMS) as HistogramName[]),
-  ...(Object.keys(GAUGES) as GaugeName[]),
-];

@@ -4,7 +4,7 @@ import type { CounterLabels, CounterName, HistogramLabels, HistogramName } from 
 import { MetricDeltas, type MetricsBatch } from "./series";
 
 /** Where batches go: the MetricsAggregator Durable Object, or a test's stand-in. */
-export interface MetricsSink {
+interface MetricsSink {
   merge(batch: MetricsBatch): Promise<unknown>;
 }
 
@@ -14,7 +14,7 @@ const MAX_UNSENT_BATCHES = 20;
  * An unacknowledged batch is resent for this long, well within the aggregator's memory of batch
  * ids (BATCH_MEMORY_MS), so that a resend of a batch it did take is still recognised.
  */
-export const RESEND_WITHIN_MS = 5 * 60_000;
+const RESEND_WITHIN_MS = 5 * 60_000;
 
 /**
  * One isolate's metrics. Recording only updates a map; what accumulates goes to the aggregator

@@ -9,7 +9,7 @@ import {
 } from "./catalogue";
 
 /** Label values in the order the catalogue names the labels. */
-export type LabelValues = readonly string[];
+type LabelValues = readonly string[];
 
 export interface CounterSeries {
   name: CounterName;

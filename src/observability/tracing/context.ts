@@ -3,7 +3,7 @@ import { type Attributes, type FinishedSpan, randomHex, Span, type SpanKind } fr
 /** W3C trace context: version 00, a 16-byte trace id, an 8-byte parent span id, flags. */
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
-export interface TraceContext {
+interface TraceContext {
   traceId: string;
   /** This invocation's own span, the parent of everything it does. */
   spanId: string;

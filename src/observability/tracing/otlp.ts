@@ -26,7 +26,7 @@ const otlpAttributes = (attributes: Record<string, AttributeValue>) =>
 const unixNanos = (ms: number) => (BigInt(Math.round(ms)) * 1_000_000n).toString();
 
 /** An OTLP/HTTP JSON ExportTraceServiceRequest (ids in hex, times in nanoseconds as strings). */
-export function otlpTraceRequest(spans: FinishedSpan[], serviceName: string) {
+function otlpTraceRequest(spans: FinishedSpan[], serviceName: string) {
   return {
     resourceSpans: [
       {
@@ -59,7 +59,7 @@ export function otlpTraceRequest(spans: FinishedSpan[], serviceName: string) {
  * One isolate's finished spans, sent as one OTLP request per flush interval. A failed export is
  * logged and dropped: traces are samples, and resending would only grow a backlog.
  */
-export class SpanExporter {
+class SpanExporter {
   private pending: FinishedSpan[] = [];
   private readonly schedule = new BatchSchedule();
 
