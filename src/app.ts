@@ -1,5 +1,4 @@
 import { Hono, type MiddlewareHandler } from "hono";
-import { restAccess } from "./api/access";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
 import { ingestionRoutes } from "./api/ingestion";
@@ -8,6 +7,7 @@ import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
 import { presentsScrapeToken } from "./auth/scrape-token";
+import { restAccess } from "./pipeline/access";
 import { admitCaller, openServices } from "./pipeline/admission";
 import { answerHeaders } from "./pipeline/answer-headers";
 import type { AppEnv } from "./pipeline/app-env";

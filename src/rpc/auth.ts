@@ -1,19 +1,7 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import type { Access } from "../auth/roles";
+import { rpcAccess } from "../pipeline/access";
 import { asConnectError } from "./errors";
-
-/** What each method needs, as REST's routes do (src/api/access.ts); a method missing here needs admin. */
-const METHOD_ACCESS: Record<string, Access | undefined> = {
-  GetBenchmarkData: "read",
-  GetTimeSeriesData: "read",
-  CalculateRanking: "analyze",
-  GetScorecard: "analyze",
-  ListMetrics: "catalogue",
-  ListRevenueRanges: "catalogue",
-  ListSources: "admin",
-};
-
-export const methodAccess = (name: string): Access => METHOD_ACCESS[name] ?? "admin";
 
 /**
  * Admits the call (src/pipeline/admission.ts) and answers the headers its response carries;
@@ -30,7 +18,7 @@ export const admissionKey = createContextKey<
  */
 export async function admissionGate(context: HandlerContext): Promise<void> {
   try {
-    const headers = await context.values.get(admissionKey)!(methodAccess(context.method.name));
+    const headers = await context.values.get(admissionKey)!(rpcAccess(context.method.localName));
     for (const [name, value] of Object.entries(headers)) context.responseHeader.set(name, value);
   } catch (error) {
     throw asConnectError(error, context.method.name);

@@ -59,7 +59,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   ingest: ["db", "domain", "observability", "stats"],
   jobs: ["domain", "env", "observability", "service"],
   service: ["auth", "cache", "crypto", "db", "domain", "env", "ingest", "jobs", "observability", "stats"],
-  pipeline: ["auth", "domain", "env", "observability", "ratelimit", "service"],
+  pipeline: ["auth", "domain", "env", "gen", "observability", "ratelimit", "service"],
   api: ["auth", "cache", "domain", "observability", "pipeline", "service"],
   rpc: ["auth", "domain", "gen", "observability", "pipeline", "service"],
   app: ["api", "auth", "pipeline", "rpc", "service"],

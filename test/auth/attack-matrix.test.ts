@@ -1,6 +1,7 @@
 import { env } from "cloudflare:test";
 import { base64url, generateKeyPair } from "jose";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { claims, nowSeconds, sign, TRUSTED_KID } from "../helpers/auth";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, seed } from "../helpers/seed";
 import {
@@ -8,14 +9,10 @@ import {
   Code,
   type Credentials,
   challenge,
-  claims,
   expectProblem,
-  nowSeconds,
   rest,
   rpcClient,
   rpcFailure,
-  sign,
-  TRUSTED_KID,
 } from "./helpers";
 
 beforeAll(() => seed({ sources: TEST_SOURCES, summaries: TEST_SUMMARIES }));

@@ -1,7 +1,8 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
 import type { Env } from "../../src/env";
+import { claims, sign } from "../helpers/auth";
 import { Harness } from "../helpers/jobs";
-import { bearer, Code, claims, expectProblem, rest, rpcClient, rpcFailure, sign } from "./helpers";
+import { bearer, Code, expectProblem, rest, rpcClient, rpcFailure } from "./helpers";
 
 /** The test environment without `missing` and with `changed`: a deployment someone forgot to configure. */
 function misconfigured(missing: (keyof Env)[], changed: Partial<Env> = {}): Env {

@@ -1,44 +1,10 @@
-import { createExecutionContext, env, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
-import { importJWK, type JWTPayload, SignJWT } from "jose";
 import { expect } from "vitest";
 import worker from "../../src";
 import type { Env } from "../../src/env";
 import { BASE_URL, type BenchmarkClient, benchmarkClient } from "../rpc/helpers";
-
-/** The key id the test environment's JWKS lists: the development key's. */
-export const TRUSTED_KID = env.TEST_SIGNING_KEY.kid;
-
-export const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-/** A complete, valid claim set for the trusted issuer and audience; `overrides` replace or (as undefined) drop claims. */
-export function claims(overrides: JWTPayload = {}): JWTPayload {
-  const now = nowSeconds();
-  return {
-    iss: env.AUTH_ISSUER,
-    aud: env.AUTH_AUDIENCE,
-    sub: "attacker",
-    roles: ["admin"],
-    iat: now,
-    exp: now + 3600,
-    ...overrides,
-  };
-}
-
-/** Signs `payload` exactly as given: by default with the trusted development key, ES256, its kid. */
-export async function sign(
-  payload: JWTPayload,
-  {
-    key,
-    alg = "ES256",
-    kid = TRUSTED_KID,
-  }: { key?: CryptoKey | Uint8Array; alg?: string; kid?: string } = {},
-): Promise<string> {
-  return new SignJWT(payload)
-    .setProtectedHeader({ alg, kid, typ: "JWT" })
-    .sign(key ?? (await importJWK(env.TEST_SIGNING_KEY, "ES256")));
-}
 
 /**
  * One request to the Worker's fetch handler: through SELF with the test environment, or, given

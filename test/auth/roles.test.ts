@@ -2,11 +2,13 @@ import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app";
 import type { Env } from "../../src/env";
 import { BenchmarkService } from "../../src/gen/benchmark/v1/benchmark_pb";
+import { RPC_ACCESS, restRule } from "../../src/pipeline/access";
+import { claims, sign } from "../helpers/auth";
 import { Harness } from "../helpers/jobs";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";
 import { clearMemoryCache, seed, seedRejections } from "../helpers/seed";
 import type { BenchmarkClient } from "../rpc/helpers";
-import { bearer, Code, challenge, claims, expectProblem, rest, rpcClient, rpcFailure, sign } from "./helpers";
+import { bearer, Code, challenge, expectProblem, rest, rpcClient, rpcFailure } from "./helpers";
 
 type Caller = "anonymous" | "viewer" | "analyst" | "admin";
 type Access = "public" | "catalogue" | "read" | "analyze" | "admin";
@@ -299,6 +301,13 @@ describe("REST: every role × every route", () => {
     expect(new Set(served)).toEqual(new Set(REST_ROUTES.map((r) => `${r.method} ${r.route}`)));
   });
 
+  it("the access table has an entry for every route the app serves, and it is what the route needs", () => {
+    for (const route of REST_ROUTES) {
+      const path = route.route.replace(/:\w+/g, "x");
+      expect(restRule(route.method, path)?.access, `${route.method} ${route.route}`).toBe(route.needs);
+    }
+  });
+
   it.each(REST_CASES)("$caller: $method $route → $status", async (row) => {
     const { path, init } = row.request(row.caller);
     const response = await restAs(row.caller, path, init);
@@ -368,6 +377,14 @@ const RPC_CASES = RPC_METHODS.flatMap((method) =>
 describe("RPC: every role × every method", () => {
   it("the table lists every method of the service", () => {
     expect(RPC_METHODS.map((m) => m.name).sort()).toEqual(BenchmarkService.methods.map((m) => m.name).sort());
+  });
+
+  it("the access table has an entry for every method, and it is what the method needs", () => {
+    expect(Object.keys(RPC_ACCESS).sort()).toEqual(BenchmarkService.methods.map((m) => m.localName).sort());
+    for (const method of RPC_METHODS) {
+      const localName = BenchmarkService.methods.find((m) => m.name === method.name)!.localName;
+      expect(RPC_ACCESS[localName as keyof typeof RPC_ACCESS], method.name).toBe(method.needs);
+    }
   });
 
   it.each(RPC_CASES)("$caller: $name → $outcome", async (row) => {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { type AuthConfig, loadAuthSetup } from "../../src/auth/config";
 import { verifyBearer } from "../../src/auth/verify";
 import type { Env } from "../../src/env";
-import { signToken } from "../helpers/auth";
+import { claims, sign } from "../helpers/auth";
 
 const configOf = (vars: Partial<Env> = {}): AuthConfig => {
   const setup = loadAuthSetup({ ...env, ...vars } as Env);
@@ -20,7 +20,7 @@ describe("verified tokens", () => {
   it("check a token's signature once, then know it for the same token only", async () => {
     const config = configOf();
     const verify = vi.spyOn(crypto.subtle, "verify");
-    const token = await signToken({ sub: "cached-user", roles: ["analyst"] });
+    const token = await sign(claims({ sub: "cached-user", roles: ["analyst"] }));
     // The log lines' hash of the subject, computed once with the verification: sha256("cached-user")[:16].
     const principal = {
       kind: "user",
@@ -40,7 +40,7 @@ describe("verified tokens", () => {
   });
 
   it("are known per configuration: a token for another audience is refused however often it passed", async () => {
-    const token = await signToken({ sub: "audience-user" });
+    const token = await sign(claims({ sub: "audience-user" }));
     expect(await verifyBearer(token, configOf())).toMatchObject({ subject: "audience-user" });
     await expect(verifyBearer(token, configOf({ AUTH_AUDIENCE: "another-api" }))).rejects.toMatchObject({
       kind: "unauthenticated",
@@ -50,7 +50,7 @@ describe("verified tokens", () => {
   it("still expire: past its exp and the skew, a known token is refused", async () => {
     const config = configOf();
     const now = Date.now();
-    const token = await signToken({ sub: "expiring-user" }, { expiresIn: Math.floor(now / 1000) + 5 });
+    const token = await sign(claims({ sub: "expiring-user", exp: Math.floor(now / 1000) + 5 }));
     expect(await verifyBearer(token, config)).toMatchObject({ subject: "expiring-user" });
     vi.useFakeTimers({ now: now + 30_000, toFake: ["Date"] });
     // Within jose's 60 s skew, and within the minute an entry lasts.

@@ -1,27 +1,41 @@
 import { env } from "cloudflare:test";
 import { importJWK, type JWTPayload, SignJWT } from "jose";
-import { restAccess } from "../../src/api/access";
 import type { Role } from "../../src/auth/roles";
 import { pseudonymize } from "../../src/ingest/pseudonym";
-import { methodAccess } from "../../src/rpc/auth";
+import { restAccess, rpcAccess } from "../../src/pipeline/access";
 import { RPC_PATH_PREFIX } from "../../src/rpc/router";
 
-/**
- * Tokens signed by the development key the test environment trusts (see vitest.config.ts);
- * `claims` and `header` override the defaults, for tokens that must fail.
- */
-export async function signToken(
-  claims: JWTPayload = {},
-  { expiresIn = "1h", header = {} }: { expiresIn?: string | number; header?: Record<string, unknown> } = {},
+/** The key id the test environment's JWKS lists: the development key's. */
+export const TRUSTED_KID = env.TEST_SIGNING_KEY.kid;
+
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** A complete, valid claim set for the trusted issuer and audience; `overrides` replace or (as undefined) drop claims. */
+export function claims(overrides: JWTPayload = {}): JWTPayload {
+  const now = nowSeconds();
+  return {
+    iss: env.AUTH_ISSUER,
+    aud: env.AUTH_AUDIENCE,
+    sub: "attacker",
+    roles: ["admin"],
+    iat: now,
+    exp: now + 3600,
+    ...overrides,
+  };
+}
+
+/** Signs `payload` exactly as given: by default with the trusted development key, ES256, its kid. */
+export async function sign(
+  payload: JWTPayload,
+  {
+    key,
+    alg = "ES256",
+    kid = TRUSTED_KID,
+  }: { key?: CryptoKey | Uint8Array; alg?: string; kid?: string } = {},
 ): Promise<string> {
-  const key = await importJWK(env.TEST_SIGNING_KEY, "ES256");
-  return new SignJWT({ sub: "test-user", roles: ["viewer"], ...claims })
-    .setProtectedHeader({ alg: "ES256", kid: env.TEST_SIGNING_KEY.kid, typ: "JWT", ...header })
-    .setIssuer(env.AUTH_ISSUER!)
-    .setAudience(env.AUTH_AUDIENCE!)
-    .setIssuedAt()
-    .setExpirationTime(expiresIn)
-    .sign(key);
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg, kid, typ: "JWT" })
+    .sign(key ?? (await importJWK(env.TEST_SIGNING_KEY, "ES256")));
 }
 
 const tokens = new Map<Role, Promise<string>>();
@@ -30,7 +44,7 @@ const tokens = new Map<Role, Promise<string>>();
 export function tokenFor(role: Role): Promise<string> {
   let token = tokens.get(role);
   if (!token) {
-    token = signToken({ sub: `test-${role}`, roles: [role] });
+    token = sign(claims({ sub: `test-${role}`, roles: [role] }));
     tokens.set(role, token);
   }
   return token;
@@ -46,7 +60,10 @@ export async function withToken(url: string, init: RequestInit = {}): Promise<Re
   if (!headers.has("Authorization")) {
     const { pathname } = new URL(url, "https://bench.test");
     const rpcMethod = pathname.startsWith(RPC_PATH_PREFIX) ? pathname.split("/").at(-1)! : undefined;
-    const access = rpcMethod ? methodAccess(rpcMethod) : restAccess(init.method ?? "GET", pathname);
+    // The path names the method as the proto does (GetBenchmarkData); the table by its local name.
+    const access = rpcMethod
+      ? rpcAccess(rpcMethod[0]!.toLowerCase() + rpcMethod.slice(1))
+      : restAccess(init.method ?? "GET", pathname);
     headers.set("Authorization", `Bearer ${await tokenFor(access === "admin" ? "admin" : "analyst")}`);
   }
   return { ...init, headers };

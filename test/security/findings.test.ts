@@ -5,8 +5,8 @@ import { Code } from "@connectrpc/connect";
 import { beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { BenchmarkService, GetBenchmarkDataRequestSchema } from "../../src/gen/benchmark/v1/benchmark_pb";
 import { toFetchResponse } from "../../src/rpc/http-bridge";
-import { bearer, claims, rest, rpcFailure, sign } from "../auth/helpers";
-import { tokenFor } from "../helpers/auth";
+import { bearer, rest, rpcFailure } from "../auth/helpers";
+import { claims, sign, tokenFor } from "../helpers/auth";
 import { eventually, Harness } from "../helpers/jobs";
 import { clearMemoryCache } from "../helpers/seed";
 import {
