@@ -38,7 +38,12 @@ const options = {
   readMaxBytes: MAX_BODY_BYTES,
   // Strict like REST: an unknown field or enum name is an error, not silently dropped.
   jsonOptions: { ignoreUnknownFields: false },
+  // Admission runs in the request gate, before the body is read or parsed: a caller is known,
+  // charged and allowed before the service spends anything on its message, as REST admits it.
   requestGate: admissionGate,
+  // Outermost first. Metrics count each call by the Connect code it ends with, so they sit outside
+  // the error interceptor, which turns service errors into those codes; validation is the
+  // service methods' own first step (rpc/service.ts), against the schemas REST uses.
   interceptors: [metricsInterceptor, errorInterceptor],
 };
 const router = createConnectRouter({ ...options, grpc: false });

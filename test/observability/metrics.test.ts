@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { COUNTERS, GAUGES, HISTOGRAMS } from "../../src/observability/metrics/catalogue";
+import { COUNTERS, GAUGES, HISTOGRAMS } from "../../src/observability/metrics/families";
 import { MetricsRecorder } from "../../src/observability/metrics/recorder";
 import {
   bucketIndex,

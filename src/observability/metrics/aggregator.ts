@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { HISTOGRAMS } from "./catalogue";
+import { HISTOGRAMS } from "./families";
 import {
   addHistogram,
   type CounterSeries,

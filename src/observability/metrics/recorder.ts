@@ -1,6 +1,6 @@
 import { BatchSchedule } from "../batching";
 import { errorType, logEvent } from "../log";
-import type { CounterLabels, CounterName, HistogramLabels, HistogramName } from "./catalogue";
+import type { CounterLabels, CounterName, HistogramLabels, HistogramName } from "./families";
 import { MetricDeltas, type MetricsBatch } from "./series";
 
 /** Where batches go: the MetricsAggregator Durable Object, or a test's stand-in. */

@@ -6,9 +6,9 @@ import {
   HISTOGRAMS,
   type HistogramName,
   type MetricName,
-} from "./catalogue";
+} from "./families";
 
-/** Label values in the order the catalogue names the labels. */
+/** Label values in the order the family names its labels. */
 type LabelValues = readonly string[];
 
 export interface CounterSeries {
@@ -59,7 +59,7 @@ export function addHistogram(into: HistogramSeries, from: Pick<HistogramSeries, 
 export type Labels = Readonly<Record<string, string>>;
 
 /**
- * Series by name and then one map level per label value, in the catalogue's order: finding a
+ * Series by name and then one map level per label value, in the order of its family's labels: finding a
  * series already recorded walks the maps and allocates nothing, where a key string built per
  * call would cost every request its garbage.
  */
@@ -176,7 +176,7 @@ function seriesOf<S extends { name: MetricName; labels: LabelValues }>(all: S[],
 }
 
 /**
- * Every family, with HELP and TYPE even when it has no series yet, in catalogue order. A histogram
+ * Every family, with HELP and TYPE even when it has no series yet, in the order families.ts lists them. A histogram
  * without labels shows zeros before its first event, as Prometheus clients do.
  */
 export function renderExposition(snapshot: MetricsSnapshot, gauges: GaugeSeries[]): string {

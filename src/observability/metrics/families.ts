@@ -1,5 +1,5 @@
 /**
- * Every series the service exports: one source of truth for the recorders, the scrape, the
+ * Every metric family the service exports: one source of truth for the recorders, the scrape,
  * docs/operations.md and the dashboard test. Labels are bounded by construction: route templates, method
  * and procedure names, status and Connect codes, cache results, tiers, and source ids, which
  * operators register. Never a raw path, a user or a value.
