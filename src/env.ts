@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { IngestMessage, RecomputeMessage } from "./jobs/messages";
+import type { IngestMessage, RecomputeMessage } from "./ingest/messages";
 import type { MetricsAggregator } from "./observability/metrics/aggregator";
 import type { OtlpTarget } from "./observability/tracing/otlp";
 import type { RateLimiter } from "./ratelimit/rate-limiter";
@@ -30,7 +30,7 @@ export interface Env {
   RATE_LIMITS?: string;
   /** The HMAC key panel company keys are pseudonymized with (a secret; see src/ingest/pseudonym.ts). */
   COMPANY_KEY_SECRET?: string;
-  /** Keys that seal source credentials, and the current one: see src/crypto/credentials.ts. */
+  /** Keys that seal source credentials, and the current one: see src/ingest/credentials.ts. */
   CREDENTIAL_KEYS?: string;
   CREDENTIAL_KEY_ID?: string;
   /** "off" silences the per-request JSON log lines (the test suite does); on by default. */

@@ -56,7 +56,7 @@ export const sources = sqliteTable("sources", {
   lastErrorAt: text("last_error_at"),
   /** The latest run that completed: its rejections are the source's. */
   lastRunId: text("last_run_id"),
-  /** A token the source's url wants, sealed by src/crypto/credentials.ts; never read back out. */
+  /** A token the source's url wants, sealed by src/ingest/credentials.ts; never read back out. */
   sealedCredential: text("sealed_credential"),
 });
 

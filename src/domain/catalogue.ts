@@ -1,4 +1,10 @@
-import type { Circuit } from "./circuit";
+/** A source's refresh circuit, as stored with the source. */
+export interface Circuit {
+  circuitState: "closed" | "open" | "half_open";
+  consecutiveFailures: number;
+  /** ISO 8601 instant the circuit last opened; null while it never has. */
+  circuitOpenedAt: string | null;
+}
 
 /** Which way a metric improves. */
 export type Direction = "higher_is_better" | "lower_is_better";

@@ -1,12 +1,12 @@
 import type { Cell } from "../domain/catalogue";
-import { retryDelaySeconds } from "../domain/circuit";
 import { type Env, loadConfig } from "../env";
+import { retryDelaySeconds } from "../ingest/circuit";
+import { ingestMessage, QUEUES, recomputeMessage } from "../ingest/messages";
 import { errorType, logEvent } from "../observability/log";
 import { observeBackgroundWork } from "../observability/telemetry";
 import { createServiceContext, type ServiceContext } from "../service/context";
 import { recomputeCells, recordDeadLetter } from "../service/recompute";
 import { refreshSource, scheduleDueRefreshes } from "../service/refresh";
-import { ingestMessage, QUEUES, recomputeMessage } from "./messages";
 
 /**
  * A body that does not parse is a poison message: it is retried like any failure, so after the

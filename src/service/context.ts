@@ -2,7 +2,7 @@ import type { Principal } from "../auth/roles";
 import { VersionedCache } from "../cache/versioned-cache";
 import { createDatabase, type Database } from "../db/client";
 import { type Config, type Env, loadConfig } from "../env";
-import type { IngestMessage, RecomputeMessage } from "../jobs/messages";
+import type { IngestMessage, RecomputeMessage } from "../ingest/messages";
 import { tracedD1, tracedKv } from "../observability/tracing/instrument";
 import { currentSpan } from "../observability/tracing/span";
 

@@ -1,8 +1,8 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { deadLetters, ingestionRuns } from "../db/schema";
 import { type Cell, findMetric } from "../domain/catalogue";
+import { ingestMessage } from "../ingest/messages";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
-import { ingestMessage } from "../jobs/messages";
 import { metrics } from "../observability/metrics/recorder";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";

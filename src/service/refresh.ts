@@ -1,22 +1,15 @@
 import { and, eq, inArray, isNotNull, isNull, lt, lte, notExists, or } from "drizzle-orm";
-import { loadCredentialKeys, openCredential } from "../crypto/credentials";
 import type { Database } from "../db/client";
 import { ingestionRuns, sources } from "../db/schema";
 import { findSealedCredential, findSource } from "../db/sources";
-import type { Source } from "../domain/catalogue";
-import {
-  afterFailure,
-  afterSuccess,
-  type Circuit,
-  refreshGate,
-  retryDelaySeconds,
-  trialAfter,
-} from "../domain/circuit";
+import type { Circuit, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
+import { afterFailure, afterSuccess, refreshGate, retryDelaySeconds, trialAfter } from "../ingest/circuit";
+import { loadCredentialKeys, openCredential } from "../ingest/credentials";
 import { FetchFailure, fetchSource } from "../ingest/fetch";
+import type { IngestMessage } from "../ingest/messages";
 import { readRecords } from "../ingest/records";
 import { discardStaged } from "../ingest/staging";
-import type { IngestMessage } from "../jobs/messages";
 import { errorType, logEvent } from "../observability/log";
 import type { ServiceContext } from "./context";
 import {

@@ -1,5 +1,4 @@
 import type { z } from "zod";
-import { loadCredentialKeys, sealCredential } from "../crypto/credentials";
 import { listRejectedRows, rejectedRowCounts } from "../db/queries";
 import {
   countRejectedRows,
@@ -17,8 +16,9 @@ import {
   type SourceKind,
   type SourceMapping,
 } from "../domain/catalogue";
-import { type CircuitPolicy, trialAfter } from "../domain/circuit";
 import { type FieldViolation, invalidArgument, ServiceError } from "../domain/errors";
+import { type CircuitPolicy, trialAfter } from "../ingest/circuit";
+import { loadCredentialKeys, sealCredential } from "../ingest/credentials";
 import { type SourceUrlPolicy, sourceUrlProblem } from "../ingest/source-url";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";

@@ -41,7 +41,7 @@ const folderOf = (file: string) => file.slice(SRC.length).split("/")[0]!.replace
 
 /**
  * Which folders each folder may import (besides itself). Lower layers first: stats and domain
- * are pure; db, crypto and observability serve everything above them; service holds the use
+ * are pure; db and observability serve everything above them; service holds the use
  * cases; api, rpc and pipeline are the adapters; app and index assemble them. env is the Worker's
  * bindings and settings, and names the types of the bindings it declares.
  */
@@ -49,16 +49,15 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   domain: [],
   stats: ["domain"],
   db: ["domain"],
-  crypto: ["domain"],
   gen: [],
-  env: ["jobs", "observability", "ratelimit"],
+  env: ["ingest", "observability", "ratelimit"],
   observability: ["db", "env"],
   cache: ["db", "observability"],
   auth: ["domain", "env", "observability"],
   ratelimit: ["auth", "domain", "env", "observability"],
   ingest: ["db", "domain", "observability", "stats"],
-  jobs: ["domain", "env", "observability", "service"],
-  service: ["auth", "cache", "crypto", "db", "domain", "env", "ingest", "jobs", "observability", "stats"],
+  jobs: ["domain", "env", "ingest", "observability", "service"],
+  service: ["auth", "cache", "db", "domain", "env", "ingest", "observability", "stats"],
   pipeline: ["auth", "domain", "env", "gen", "observability", "ratelimit", "service"],
   api: ["auth", "cache", "domain", "observability", "pipeline", "service"],
   rpc: ["auth", "domain", "gen", "observability", "pipeline", "service"],

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { QUEUES } from "../../src/jobs/messages";
+import { QUEUES } from "../../src/ingest/messages";
 import { claims, nowSeconds, sign } from "../helpers/auth";
 import { Harness } from "../helpers/jobs";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";

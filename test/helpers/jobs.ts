@@ -10,7 +10,7 @@ import {
 import worker from "../../src";
 import type { Database } from "../../src/db/client";
 import type { Env } from "../../src/env";
-import { type IngestMessage, QUEUES, type RecomputeMessage } from "../../src/jobs/messages";
+import { type IngestMessage, QUEUES, type RecomputeMessage } from "../../src/ingest/messages";
 import { createServiceContext, type ServiceContext } from "../../src/service/context";
 import { withToken } from "./auth";
 

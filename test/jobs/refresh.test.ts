@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { QUEUES } from "../../src/jobs/messages";
+import { QUEUES } from "../../src/ingest/messages";
 import { getCatalogue } from "../../src/service/catalogue";
 import { refreshSource } from "../../src/service/refresh";
 import { summarizePanel } from "../../src/stats";

@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { QUEUES } from "../../src/jobs/messages";
+import { QUEUES } from "../../src/ingest/messages";
 import { tokenFor } from "../helpers/auth";
 import { Harness, registerPanel, unreachableD1 } from "../helpers/jobs";
 import { TEST_SOURCES } from "../helpers/sample-cells";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { type Env, loadConfig } from "../../src/env";
-import { QUEUES } from "../../src/jobs/messages";
+import { QUEUES } from "../../src/ingest/messages";
 import { randomHex } from "../../src/observability/tracing/span";
 import { tokenFor } from "../helpers/auth";
 import { Harness } from "../helpers/jobs";

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { loadCredentialKeys, sealCredential } from "../../src/crypto/credentials";
-import { QUEUES } from "../../src/jobs/messages";
+import { loadCredentialKeys, sealCredential } from "../../src/ingest/credentials";
+import { QUEUES } from "../../src/ingest/messages";
 import { Harness } from "../helpers/jobs";
 
 const harness = new Harness();

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
+import type { Circuit } from "../../src/domain/catalogue";
 import {
   afterFailure,
   afterSuccess,
-  type Circuit,
   type CircuitPolicy,
   refreshGate,
   retryDelaySeconds,
   trialAfter,
-} from "../../src/domain/circuit";
+} from "../../src/ingest/circuit";
 
 const policy: CircuitPolicy = { failureThreshold: 3, cooldownMs: 60_000 };
 

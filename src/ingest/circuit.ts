@@ -1,10 +1,4 @@
-/** A source's refresh circuit, as stored with the source. */
-export interface Circuit {
-  circuitState: "closed" | "open" | "half_open";
-  consecutiveFailures: number;
-  /** ISO 8601 instant the circuit last opened; null while it never has. */
-  circuitOpenedAt: string | null;
-}
+import type { Circuit } from "../domain/catalogue";
 
 export interface CircuitPolicy {
   failureThreshold: number;
