@@ -119,6 +119,11 @@ export async function rejectedRowCounts(db: Database): Promise<Map<string, numbe
 
 const DATA_VERSION_KEY = "data_version";
 
+/** A query that reads nothing: does D1 answer? */
+export async function pingDatabase(db: Database): Promise<void> {
+  await db.get(sql`SELECT 1`);
+}
+
 export async function readDataVersion(db: Database): Promise<string> {
   const [row] = await db.select({ value: meta.value }).from(meta).where(eq(meta.key, DATA_VERSION_KEY));
   return row?.value ?? "0";

@@ -1,7 +1,19 @@
-import { and, asc, count, eq, getTableColumns } from "drizzle-orm";
-import type { Source } from "../domain/catalogue";
+import {
+  and,
+  asc,
+  count,
+  eq,
+  getTableColumns,
+  inArray,
+  isNotNull,
+  isNull,
+  lte,
+  notExists,
+  or,
+} from "drizzle-orm";
+import type { Circuit, Source } from "../domain/catalogue";
 import type { Database } from "./client";
-import { rejectedRows, sources } from "./schema";
+import { ingestionRuns, rejectedRows, sources } from "./schema";
 
 type NewSource = typeof sources.$inferInsert;
 
@@ -63,4 +75,52 @@ export async function countRejectedRows(db: Database, sourceId: string): Promise
     .innerJoin(sources, and(eq(sources.id, rejectedRows.sourceId), eq(sources.lastRunId, rejectedRows.runId)))
     .where(eq(rejectedRows.sourceId, sourceId));
   return row?.rejected ?? 0;
+}
+
+/** Active sources with a url whose refresh is due at `nowIso`, and that have no run queued or running. */
+export function sourcesDueForRefresh(db: Database, nowIso: string) {
+  return db
+    .select()
+    .from(sources)
+    .where(
+      and(
+        eq(sources.active, true),
+        isNotNull(sources.url),
+        isNotNull(sources.refreshIntervalMinutes),
+        or(isNull(sources.nextRefreshAt), lte(sources.nextRefreshAt, nowIso)),
+        notExists(
+          db
+            .select({ id: ingestionRuns.id })
+            .from(ingestionRuns)
+            .where(
+              and(
+                eq(ingestionRuns.sourceId, sources.id),
+                inArray(ingestionRuns.status, ["queued", "running"]),
+              ),
+            ),
+        ),
+      ),
+    );
+}
+
+export async function setNextRefresh(db: Database, sourceId: string, nextRefreshAt: string): Promise<void> {
+  await db.update(sources).set({ nextRefreshAt }).where(eq(sources.id, sourceId));
+}
+
+/** The source's circuit, and its last error when given; nothing else of the source. */
+export async function saveSourceCircuit(
+  db: Database,
+  sourceId: string,
+  { circuitState, consecutiveFailures, circuitOpenedAt }: Circuit,
+  lastError?: string,
+): Promise<void> {
+  await db
+    .update(sources)
+    .set({
+      circuitState,
+      consecutiveFailures,
+      circuitOpenedAt,
+      ...(lastError === undefined ? {} : { lastError, lastErrorAt: new Date().toISOString() }),
+    })
+    .where(eq(sources.id, sourceId));
 }

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { pingDatabase } from "../db/queries";
 import { listAllSources } from "../db/sources";
 import { dataAgeSeconds, type Source } from "../domain/catalogue";
 import type { ServiceContext } from "./context";
@@ -36,7 +36,7 @@ export async function readiness(
   detailed: boolean,
   now = Date.now(),
 ): Promise<Readiness> {
-  const [d1, kv] = await Promise.all([check(() => ctx.db.get(sql`SELECT 1`)), check(() => ctx.cache.ping())]);
+  const [d1, kv] = await Promise.all([check(() => pingDatabase(ctx.db)), check(() => ctx.cache.ping())]);
   const report: Readiness = { status: d1.ok && kv.ok ? "ready" : "unavailable", checks: { d1, kv } };
   if (detailed) {
     report.sources = d1.ok

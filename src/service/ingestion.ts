@@ -1,6 +1,14 @@
-import { and, asc, desc, eq, gt, lt, sql } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { ingestionRuns, rejectedRows } from "../db/schema";
+import {
+  findRunRow,
+  insertRun,
+  listRunRows,
+  markRunFailed,
+  type RunRow,
+  type RunTrigger,
+  runRejections,
+  runsWithRecomputeOwed,
+} from "../db/runs";
 import { findSource } from "../db/sources";
 import type { Cell, Source } from "../domain/catalogue";
 import { invalidArgument, ServiceError } from "../domain/errors";
@@ -22,9 +30,6 @@ import { noSuchSource } from "./sources";
 /** Rejections a run answers with; for the source's latest run, GET /api/v1/sources/:id/rejections has them all. */
 const RUN_REJECTIONS_SHOWN = 100;
 
-type RunRow = typeof ingestionRuns.$inferSelect;
-type RunTrigger = RunRow["trigger"];
-
 export interface IngestionRun extends Omit<RunRow, "finishedAt"> {
   finishedAt: string | null;
   durationMs: number | null;
@@ -37,15 +42,6 @@ function toRun(row: RunRow, rejections: Rejection[]): IngestionRun {
     durationMs: row.finishedAt ? Date.parse(row.finishedAt) - Date.parse(row.startedAt) : null,
     rejections,
   };
-}
-
-async function runRejections(db: Database, runId: string): Promise<Rejection[]> {
-  return db
-    .select({ line: rejectedRows.line, reason: rejectedRows.reason })
-    .from(rejectedRows)
-    .where(eq(rejectedRows.runId, runId))
-    .orderBy(asc(rejectedRows.line))
-    .limit(RUN_REJECTIONS_SHOWN);
 }
 
 /** The source a file is uploaded to; read before the body, so an unknown id costs no upload. */
@@ -63,14 +59,7 @@ export async function createRun(
   status: "queued" | "running",
 ): Promise<string> {
   const id = crypto.randomUUID();
-  await db.insert(ingestionRuns).values({
-    id,
-    sourceId,
-    trigger,
-    status,
-    startedAt: new Date().toISOString(),
-    attempts: status === "running" ? 1 : 0,
-  });
+  await insertRun(db, { id, sourceId, trigger, status, attempts: status === "running" ? 1 : 0 });
   return id;
 }
 
@@ -158,16 +147,11 @@ const RECOMPUTE_OVERDUE_MS = 10 * 60_000;
  * twice is harmless. Returns the runs requeued.
  */
 export async function requeueOverdueRecomputes(ctx: ServiceContext, now = Date.now()): Promise<string[]> {
-  const overdue = await ctx.db
-    .select({ id: ingestionRuns.id, cells: ingestionRuns.changedCellList })
-    .from(ingestionRuns)
-    .where(
-      and(
-        lt(ingestionRuns.recomputedCells, ingestionRuns.changedCells),
-        lt(ingestionRuns.finishedAt, new Date(now - RECOMPUTE_OVERDUE_MS).toISOString()),
-        gt(ingestionRuns.finishedAt, new Date(now - 24 * 60 * 60_000).toISOString()),
-      ),
-    );
+  const overdue = await runsWithRecomputeOwed(
+    ctx.db,
+    new Date(now - 24 * 60 * 60_000).toISOString(),
+    new Date(now - RECOMPUTE_OVERDUE_MS).toISOString(),
+  );
   for (const run of overdue) await queueRecompute(ctx, run.id, run.cells ?? []);
   return overdue.map((run) => run.id);
 }
@@ -202,19 +186,6 @@ const runFields = (source: Source, runId: string, counts: LoadCounts) => ({
 export function failureReason(error: unknown): string {
   if (error instanceof ServiceError || error instanceof FetchFailure) return error.message;
   return "unexpected: the load failed (the log names the kind of error)";
-}
-
-/** Records a run as failed; `counts` say how far it got, when it got anywhere. */
-async function markRunFailed(
-  db: Database,
-  runId: string,
-  error: string,
-  counts: Partial<LoadCounts> = {},
-): Promise<void> {
-  await db
-    .update(ingestionRuns)
-    .set({ ...counts, status: "failed", finishedAt: new Date().toISOString(), error })
-    .where(eq(ingestionRuns.id, runId));
 }
 
 /** A run that ended failed and will not be tried again, counted once. */
@@ -265,8 +236,8 @@ const deletedDuringUpload = (sourceId: string) =>
   );
 
 async function findRun(ctx: ServiceContext, id: string): Promise<IngestionRun | undefined> {
-  const [row] = await ctx.db.select().from(ingestionRuns).where(eq(ingestionRuns.id, id));
-  return row && toRun(row, await runRejections(ctx.db, id));
+  const row = await findRunRow(ctx.db, id);
+  return row && toRun(row, await runRejections(ctx.db, id, RUN_REJECTIONS_SHOWN));
 }
 
 export async function getRun(ctx: ServiceContext, id: string): Promise<IngestionRun> {
@@ -277,13 +248,9 @@ export async function getRun(ctx: ServiceContext, id: string): Promise<Ingestion
 
 /** Runs newest first, optionally of one source. */
 export async function listRuns(ctx: ServiceContext, sourceId: string | undefined, limit: number) {
-  const rows = await ctx.db
-    .select()
-    .from(ingestionRuns)
-    .where(sourceId === undefined ? undefined : eq(ingestionRuns.sourceId, sourceId))
-    // rowid breaks ties between runs started in the same millisecond by insertion order.
-    .orderBy(desc(ingestionRuns.startedAt), desc(sql`rowid`))
-    .limit(limit);
-  const runs = await Promise.all(rows.map(async (row) => toRun(row, await runRejections(ctx.db, row.id))));
+  const rows = await listRunRows(ctx.db, sourceId, limit);
+  const runs = await Promise.all(
+    rows.map(async (row) => toRun(row, await runRejections(ctx.db, row.id, RUN_REJECTIONS_SHOWN))),
+  );
   return { runs };
 }

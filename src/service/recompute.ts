@@ -1,5 +1,5 @@
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
-import { deadLetters, ingestionRuns } from "../db/schema";
+import { type DeadLetter, keepDeadLetter, listDeadLetterRows } from "../db/dead-letters";
+import { addRecomputedCells, failUnfinishedRun } from "../db/runs";
 import { type Cell, findMetric } from "../domain/catalogue";
 import { ingestMessage } from "../ingest/messages";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
@@ -31,23 +31,11 @@ export async function recomputeCells(
   // Progress per run, for whoever waits on it; capped, since a redelivered cell counts again.
   for (const [runId, runCells] of Map.groupBy(cells, (cell) => cell.runId)) {
     if (runId === undefined) continue;
-    await ctx.db
-      .update(ingestionRuns)
-      .set({
-        recomputedCells: sql`min(${ingestionRuns.changedCells}, ${ingestionRuns.recomputedCells} + ${runCells.length})`,
-      })
-      .where(eq(ingestionRuns.id, runId));
+    await addRecomputedCells(ctx.db, runId, runCells.length);
   }
   if (cells.length > 0)
     metrics.observe("recompute_duration_seconds", {}, (performance.now() - started) / 1000);
   return total;
-}
-
-interface DeadLetter {
-  messageId: string;
-  queue: string;
-  body: unknown;
-  attempts: number;
 }
 
 /**
@@ -55,25 +43,12 @@ interface DeadLetter {
  * ingestion run it carried, which would otherwise look queued forever.
  */
 export async function recordDeadLetter(ctx: ServiceContext, letter: DeadLetter): Promise<void> {
-  await ctx.db
-    .insert(deadLetters)
-    .values({ ...letter, receivedAt: new Date().toISOString() })
-    .onConflictDoNothing();
+  await keepDeadLetter(ctx.db, letter);
   const ingest = ingestMessage.safeParse(letter.body);
   if (!ingest.success) return;
-  await ctx.db
-    .update(ingestionRuns)
-    .set({
-      status: "failed",
-      finishedAt: new Date().toISOString(),
-      error: sql`${`gave up after ${letter.attempts} attempts; last: `} || coalesce(${ingestionRuns.error}, 'no error recorded')`,
-    })
-    .where(
-      and(eq(ingestionRuns.id, ingest.data.runId), inArray(ingestionRuns.status, ["queued", "running"])),
-    );
+  await failUnfinishedRun(ctx.db, ingest.data.runId, `gave up after ${letter.attempts} attempts; last: `);
 }
 
 export async function listDeadLetters(ctx: ServiceContext, limit: number) {
-  const letters = await ctx.db.select().from(deadLetters).orderBy(desc(deadLetters.receivedAt)).limit(limit);
-  return { deadLetters: letters };
+  return { deadLetters: await listDeadLetterRows(ctx.db, limit) };
 }

@@ -1,7 +1,12 @@
-import { and, eq, inArray, isNotNull, isNull, lt, lte, notExists, or } from "drizzle-orm";
 import type { Database } from "../db/client";
-import { ingestionRuns, sources } from "../db/schema";
-import { findSealedCredential, findSource } from "../db/sources";
+import { activeRunOf, claimRun, findRunRow, requeueRun } from "../db/runs";
+import {
+  findSealedCredential,
+  findSource,
+  saveSourceCircuit,
+  setNextRefresh,
+  sourcesDueForRefresh,
+} from "../db/sources";
 import type { Circuit, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { afterFailure, afterSuccess, refreshGate, retryDelaySeconds, trialAfter } from "../ingest/circuit";
@@ -28,16 +33,6 @@ import { circuitPolicy, noSuchSource, sourceUrlPolicy } from "./sources";
 type Delivery = { action: "ack" } | { action: "retry"; delaySeconds: number };
 
 const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
-
-/** A run of the source that is queued or running: a second one would race it for the stage. */
-async function activeRun(db: Database, sourceId: string): Promise<string | undefined> {
-  const [run] = await db
-    .select({ id: ingestionRuns.id })
-    .from(ingestionRuns)
-    .where(and(eq(ingestionRuns.sourceId, sourceId), inArray(ingestionRuns.status, ["queued", "running"])))
-    .limit(1);
-  return run?.id;
-}
 
 /**
  * Creates a queued run and sends its message. A send that fails leaves no run waiting for a
@@ -85,7 +80,8 @@ export async function requestRefresh(
       `Source "${sourceId}" failed ${source.consecutiveFailures} times in a row; its circuit is open until ${trialAfter(source, circuitPolicy(ctx))}.`,
     );
   }
-  const running = await activeRun(ctx.db, sourceId);
+  // A second run would race the one in flight for the stage.
+  const running = await activeRunOf(ctx.db, sourceId);
   if (running) {
     throw new ServiceError(
       "conflict",
@@ -106,28 +102,7 @@ export async function requestRefresh(
  */
 export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()): Promise<string[]> {
   const nowIso = new Date(now).toISOString();
-  const due = await ctx.db
-    .select()
-    .from(sources)
-    .where(
-      and(
-        eq(sources.active, true),
-        isNotNull(sources.url),
-        isNotNull(sources.refreshIntervalMinutes),
-        or(isNull(sources.nextRefreshAt), lte(sources.nextRefreshAt, nowIso)),
-        notExists(
-          ctx.db
-            .select({ id: ingestionRuns.id })
-            .from(ingestionRuns)
-            .where(
-              and(
-                eq(ingestionRuns.sourceId, sources.id),
-                inArray(ingestionRuns.status, ["queued", "running"]),
-              ),
-            ),
-        ),
-      ),
-    );
+  const due = await sourcesDueForRefresh(ctx.db, nowIso);
   const queued: string[] = [];
   for (const source of due) {
     const gate = refreshGate(source, now, circuitPolicy(ctx));
@@ -138,7 +113,7 @@ export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()
       continue; // the run is on record as failed; the next tick tries again
     }
     const nextRefreshAt = new Date(now + source.refreshIntervalMinutes! * 60_000).toISOString();
-    await ctx.db.update(sources).set({ nextRefreshAt }).where(eq(sources.id, source.id));
+    await setNextRefresh(ctx.db, source.id, nextRefreshAt);
     if (gate === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
     queued.push(source.id);
   }
@@ -158,16 +133,7 @@ const halfOpen = (circuit: Circuit, now: number): Circuit => ({
  * moved its last run and freshness meanwhile. A change of state gets a log line of its own.
  */
 async function saveCircuit(db: Database, before: Source, circuit: Circuit, lastError?: string) {
-  const { circuitState, consecutiveFailures, circuitOpenedAt } = circuit;
-  await db
-    .update(sources)
-    .set({
-      circuitState,
-      consecutiveFailures,
-      circuitOpenedAt,
-      ...(lastError === undefined ? {} : { lastError, lastErrorAt: new Date().toISOString() }),
-    })
-    .where(eq(sources.id, before.id));
+  await saveSourceCircuit(db, before.id, circuit, lastError);
   if (circuit.circuitState !== before.circuitState) {
     logEvent(
       circuit.circuitState === "open" ? "warn" : "info",
@@ -219,7 +185,7 @@ export async function refreshSource(
   now = Date.now(),
 ): Promise<Delivery> {
   const { db, config } = ctx;
-  const [run] = await db.select().from(ingestionRuns).where(eq(ingestionRuns.id, message.runId));
+  const run = await findRunRow(db, message.runId);
   const source = await findSource(db, message.sourceId);
   // Gone with its source (ON DELETE CASCADE), or already finished by an earlier delivery.
   if (!run || !source || TERMINAL.has(run.status)) return { action: "ack" };
@@ -237,20 +203,7 @@ export async function refreshSource(
 
   // Claim the run: of two deliveries at once only one goes on, and a redelivery after an
   // attempt that died midway may take it over.
-  const claimed = await db
-    .update(ingestionRuns)
-    .set({ status: "running", attempts: attempt, error: null })
-    .where(
-      and(
-        eq(ingestionRuns.id, run.id),
-        or(
-          eq(ingestionRuns.status, "queued"),
-          and(eq(ingestionRuns.status, "running"), lt(ingestionRuns.attempts, attempt)),
-        ),
-      ),
-    )
-    .returning({ id: ingestionRuns.id });
-  if (claimed.length === 0) return { action: "ack" };
+  if (!(await claimRun(db, run.id, attempt))) return { action: "ack" };
   await discardStaged(db, run.id);
   let failure: unknown;
   try {
@@ -277,14 +230,7 @@ export async function refreshSource(
   await saveCircuit(db, source, circuit, reason);
   if (isTemporary(failure) && circuit.circuitState !== "open") {
     const delaySeconds = Math.round(retryDelaySeconds(attempt, config.retryBaseSeconds));
-    await db
-      .update(ingestionRuns)
-      .set({
-        status: "queued",
-        finishedAt: null,
-        error: `attempt ${attempt} failed: ${reason}; retrying in ${delaySeconds} s`,
-      })
-      .where(eq(ingestionRuns.id, run.id));
+    await requeueRun(db, run.id, `attempt ${attempt} failed: ${reason}; retrying in ${delaySeconds} s`);
     return { action: "retry", delaySeconds };
   }
   const opened =
