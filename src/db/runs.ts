@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, inArray, lt, or, sql } from "drizzle-orm";
 import type { Cell } from "../domain/catalogue";
-import type { Database } from "./client";
+import type { D1Client, Database } from "./client";
 import { ingestionRuns, rejectedRows } from "./schema";
 
 /*
@@ -198,3 +198,7 @@ export function finishRunStatements(run: FinishedRun): BoundStatement[] {
     },
   ];
 }
+
+/** The same statements, bound for the run's D1 batch. */
+export const finishRunBatch = (client: D1Client, run: FinishedRun): D1PreparedStatement[] =>
+  finishRunStatements(run).map(({ sql, values }) => client.prepare(sql).bind(...values));

@@ -1,8 +1,8 @@
 import type { Database } from "../db/client";
-import { finishRunStatements } from "../db/runs";
+import { finishRunBatch } from "../db/runs";
+import { stageChunk, stagedChanges, stageRejections, swapStatements } from "../db/staging";
 import type { Catalogue, Cell, Source } from "../domain/catalogue";
 import type { CsvRecord } from "./csv";
-import { stageChunk, stagedChanges, stageRejections, swapStatements } from "./staging";
 import { SourceRowReader, type StagedSummary } from "./upload";
 import type { Observation, Rejection, RulesByMetric } from "./validation";
 
@@ -98,7 +98,7 @@ export async function commitRun(
   const client = db.$client;
   await client.batch([
     ...swapStatements(client, runId, source.id, source.kind),
-    ...finishRunStatements({
+    ...finishRunBatch(client, {
       runId,
       sourceId: source.id,
       ...runOutcome(counts),
@@ -106,7 +106,7 @@ export async function commitRun(
       changedCells,
       finishedAt: new Date().toISOString(),
       runsWithRejectionsKept: RUNS_WITH_REJECTIONS_KEPT,
-    }).map(({ sql, values }) => client.prepare(sql).bind(...values)),
+    }),
   ]);
   return changedCells;
 }

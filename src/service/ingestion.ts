@@ -10,6 +10,7 @@ import {
   runsWithRecomputeOwed,
 } from "../db/runs";
 import { findSource } from "../db/sources";
+import { discardStaged } from "../db/staging";
 import type { Cell, Source } from "../domain/catalogue";
 import { invalidArgument, ServiceError } from "../domain/errors";
 import type { CsvRecord } from "../ingest/csv";
@@ -17,7 +18,6 @@ import { FetchFailure } from "../ingest/fetch";
 import { commitRun, type LoadCounts, noCounts, runOutcome, stageRecords } from "../ingest/load";
 import { sendAll } from "../ingest/messages";
 import { readRecords } from "../ingest/records";
-import { discardStaged } from "../ingest/staging";
 import type { Rejection } from "../ingest/validation";
 import { errorType, logEvent } from "../observability/log";
 import { metrics } from "../observability/metrics/recorder";

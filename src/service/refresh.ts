@@ -7,6 +7,7 @@ import {
   setNextRefresh,
   sourcesDueForRefresh,
 } from "../db/sources";
+import { discardStaged } from "../db/staging";
 import type { Circuit, Source } from "../domain/catalogue";
 import { ServiceError } from "../domain/errors";
 import { afterFailure, afterSuccess, refreshGate, retryDelaySeconds, trialAfter } from "../ingest/circuit";
@@ -14,7 +15,6 @@ import { loadCredentialKeys, openCredential } from "../ingest/credentials";
 import { FetchFailure, fetchSource } from "../ingest/fetch";
 import type { IngestMessage } from "../ingest/messages";
 import { readRecords } from "../ingest/records";
-import { discardStaged } from "../ingest/staging";
 import { errorType, logEvent } from "../observability/log";
 import type { ServiceContext } from "./context";
 import {

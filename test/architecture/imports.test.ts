@@ -107,6 +107,17 @@ describe("the import graph of src/", () => {
     expect(strays).toEqual([]);
   });
 
+  it("keeps SQL in db/: no other folder imports drizzle or the schema, or prepares a statement", () => {
+    const outside = [...graph.keys()].filter((file) => folderOf(file) !== "db");
+    const strays = outside.filter((file) => {
+      const text = SOURCES[file]!;
+      // The tracing wrapper prepares statements only to hand them on, with a span around them.
+      const prepares = /\.prepare\(/.test(text) && !file.endsWith("observability/tracing/instrument.ts");
+      return /from "drizzle-orm/.test(text) || /db\/schema"/.test(text) || prepares;
+    });
+    expect(strays.map((file) => file.slice(SRC.length))).toEqual([]);
+  });
+
   it("keeps Connect and Hono out of the domain, the statistics and the database", () => {
     const leaks = [...graph.keys()].filter(
       (file) =>

@@ -1,9 +1,7 @@
 import { eq, sql } from "drizzle-orm";
-import type { D1Client, Database } from "../db/client";
-import { rejectedRows, stagedChunks } from "../db/schema";
 import type { Cell, SourceKind } from "../domain/catalogue";
-import type { StagedSummary } from "./upload";
-import type { Observation, Rejection } from "./validation";
+import type { D1Client, Database } from "./client";
+import { rejectedRows, stagedChunks } from "./schema";
 
 /*
  * A run's accepted rows wait in staged_chunks, each chunk one JSON array in one row, until the
@@ -16,7 +14,8 @@ export async function stageChunk(
   db: Database,
   runId: string,
   seq: number,
-  rows: readonly Observation[] | readonly StagedSummary[],
+  /** Accepted rows as ingest/ maps them: observations of a panel, or a survey's summaries. */
+  rows: readonly object[],
 ): Promise<void> {
   await db.insert(stagedChunks).values({ runId, seq, rows: JSON.stringify(rows) });
 }
@@ -29,7 +28,7 @@ export async function stageRejections(
   db: Database,
   sourceId: string,
   runId: string,
-  rows: readonly Rejection[],
+  rows: readonly { line: number; reason: string }[],
   at: string,
 ): Promise<void> {
   await db.all(sql`
