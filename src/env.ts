@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { IngestMessage, RecomputeMessage } from "./ingest/messages";
-import type { MetricsAggregator } from "./observability/metrics/aggregator";
+import type { MetricsAggregator } from "./observability/prometheus/aggregator";
 import type { OtlpTarget } from "./observability/tracing/otlp";
 import type { RateLimiter } from "./ratelimit/rate-limiter";
 
@@ -39,7 +39,7 @@ export interface Env {
   CORS_ORIGINS?: string;
   /** Comma-separated origins a source url may name though the SSRF guard would refuse them. */
   SOURCE_URL_ALLOW?: string;
-  /** Counters and histograms of every isolate, added up: see src/observability/metrics. */
+  /** Counters and histograms of every isolate, added up: see src/observability/prometheus. */
   METRICS_AGGREGATOR: DurableObjectNamespace<MetricsAggregator>;
   /** "off" records no metrics; on by default. */
   METRICS?: string;

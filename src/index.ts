@@ -2,7 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { handleQueue, handleScheduled } from "./jobs/handlers";
 
-export { MetricsAggregator } from "./observability/metrics/aggregator";
+export { MetricsAggregator } from "./observability/prometheus/aggregator";
 export { RateLimiter } from "./ratelimit/rate-limiter";
 
 const app = createApp();

@@ -22,8 +22,8 @@ import { clearMemoryCache, DATA_VERSION_KV_KEY } from "../../src/cache/versioned
 import { readDataVersion } from "../../src/db/queries";
 import type { Cell, Source } from "../../src/domain/catalogue";
 import type { Env } from "../../src/env";
+import { QUEUES } from "../../src/ingest/messages";
 import type { RecomputeResult } from "../../src/ingest/recompute";
-import { QUEUES } from "../../src/jobs/messages";
 import { getCatalogue } from "../../src/service/catalogue";
 import { createServiceContext, type Freshness, type ServiceContext } from "../../src/service/context";
 import { type IngestionRun, uploadToSource } from "../../src/service/ingestion";

@@ -1,8 +1,12 @@
 import type { Context } from "hono";
 import { isAdmin } from "../auth/roles";
 import { errorType, logEvent } from "../observability/log";
-import { metrics } from "../observability/metrics/recorder";
-import { EXPOSITION_CONTENT_TYPE, type GaugeSeries, renderExposition } from "../observability/metrics/series";
+import { prometheus } from "../observability/prometheus/recorder";
+import {
+  EXPOSITION_CONTENT_TYPE,
+  type GaugeSeries,
+  renderExposition,
+} from "../observability/prometheus/series";
 import { aggregatorOf } from "../observability/telemetry";
 import type { AppEnv } from "../pipeline/app-env";
 import { createServiceContext } from "../service/context";
@@ -48,7 +52,7 @@ function sourceGauges(states: SourceState[]): GaugeSeries[] {
  */
 export async function serveMetrics(c: Context<AppEnv>): Promise<Response> {
   const aggregator = aggregatorOf(c.env);
-  await metrics.flushNow(aggregator);
+  await prometheus.flushNow(aggregator);
   const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work), "first-unconstrained");
   // With D1 down the counters still matter most: the scrape goes on without the gauges.
   const states = sourceStates(ctx).catch((error: unknown) => {

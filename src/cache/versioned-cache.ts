@@ -1,6 +1,6 @@
 import type { Database } from "../db/client";
 import { incrementDataVersion, readDataVersion } from "../db/queries";
-import { metrics } from "../observability/metrics/recorder";
+import { prometheus } from "../observability/prometheus/recorder";
 
 /** KV key mirroring the D1 data version, so readers at the edge need not reach D1. */
 export const DATA_VERSION_KV_KEY = "data-version";
@@ -120,7 +120,7 @@ export class VersionedCache {
 }
 
 function counted<T extends { result: CacheResult }>(lookup: T): T {
-  metrics.count("cache_requests_total", { result: lookup.result });
+  prometheus.count("cache_requests_total", { result: lookup.result });
   return lookup;
 }
 

@@ -1,5 +1,5 @@
 import type { Config, Env } from "../env";
-import { metrics } from "./metrics/recorder";
+import { prometheus } from "./prometheus/recorder";
 import { type Invocation, startInvocation, traceContext } from "./tracing/context";
 import { spanExporter } from "./tracing/otlp";
 import { type Attributes, SpanKind, withSpan } from "./tracing/span";
@@ -16,7 +16,7 @@ export function beginInvocation(
   kind: SpanKind,
   attributes: Attributes,
 ): Invocation {
-  metrics.enabled = telemetry.metrics;
+  prometheus.enabled = telemetry.metrics;
   const trace = traceContext(traceparent, telemetry.traceSampleRatio);
   return startInvocation(trace, telemetry.traces !== undefined, name, kind, attributes);
 }
@@ -32,7 +32,7 @@ export function endInvocation(
   defer: (work: Promise<unknown>) => void,
 ): void {
   invocation.root?.end();
-  if (telemetry.metrics) metrics.flushSoon(() => aggregatorOf(env), telemetry.flushIntervalMs, defer);
+  if (telemetry.metrics) prometheus.flushSoon(() => aggregatorOf(env), telemetry.flushIntervalMs, defer);
   const traces = telemetry.traces;
   if (traces && invocation.root) {
     spanExporter.add(invocation.spans);

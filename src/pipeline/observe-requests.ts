@@ -3,7 +3,7 @@ import { routePath } from "hono/route";
 import type { Principal } from "../auth/roles";
 import { loadConfig } from "../env";
 import { logEvent } from "../observability/log";
-import { metrics } from "../observability/metrics/recorder";
+import { prometheus } from "../observability/prometheus/recorder";
 import { beginInvocation, endInvocation } from "../observability/telemetry";
 import { traceparentOf } from "../observability/tracing/context";
 import { SpanKind, withSpan } from "../observability/tracing/span";
@@ -38,8 +38,8 @@ export const observeRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
   const route = routePath(c, -1);
   const seconds = (performance.now() - started) / 1000;
   c.res.headers.set("traceparent", traceparentOf(invocation.trace));
-  metrics.count("http_requests_total", { route, method, status: String(status) });
-  metrics.observe("http_request_duration_seconds", { route, method }, seconds);
+  prometheus.count("http_requests_total", { route, method, status: String(status) });
+  prometheus.observe("http_request_duration_seconds", { route, method }, seconds);
   const root = invocation.root;
   if (root) {
     root.name = `${method} ${route}`;

@@ -1,6 +1,6 @@
 import type { Principal } from "../auth/roles";
 import type { Env } from "../env";
-import { metrics } from "../observability/metrics/recorder";
+import { prometheus } from "../observability/prometheus/recorder";
 import { traced } from "../observability/tracing/span";
 import { type LimitTier, loadRateLimits, type RateLimits } from "./config";
 import { type RateDecision, rateLimitExceeded, rateLimitHeaders } from "./decision";
@@ -29,7 +29,7 @@ export function bucketFor(principal: Principal): { key: string; tier: LimitTier 
 
 /** This isolate's leases: every request it serves spends from them. */
 const isolateLeases = new LeaseHolder(undefined, (tier) =>
-  metrics.count("rate_limiter_calls_total", { tier }),
+  prometheus.count("rate_limiter_calls_total", { tier }),
 );
 
 /**
@@ -59,7 +59,7 @@ export async function admit(
     takeToken(env.RATE_LIMITER, key, tier, loadRateLimits(env)),
   );
   if (!decision.allowed) {
-    metrics.count("rate_limited_total", { tier });
+    prometheus.count("rate_limited_total", { tier });
     throw rateLimitExceeded(decision);
   }
   return rateLimitHeaders(decision);

@@ -1,5 +1,5 @@
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import { metrics } from "../observability/metrics/recorder";
+import { prometheus } from "../observability/prometheus/recorder";
 import { currentSpan } from "../observability/tracing/span";
 
 /** A Connect code as the protocol spells it: Code.InvalidArgument is "invalid_argument". */
@@ -30,10 +30,10 @@ export const metricsInterceptor: Interceptor = (next) => async (request) => {
   request.contextValues.get(callTallyKey).counted = true;
   try {
     const response = await next(request);
-    metrics.count("rpc_requests_total", { procedure, code: "ok" });
+    prometheus.count("rpc_requests_total", { procedure, code: "ok" });
     return response;
   } catch (error) {
-    metrics.count("rpc_requests_total", { procedure, code: codeName(ConnectError.from(error).code) });
+    prometheus.count("rpc_requests_total", { procedure, code: codeName(ConnectError.from(error).code) });
     throw error;
   }
 };
@@ -43,5 +43,8 @@ export const metricsInterceptor: Interceptor = (next) => async (request) => {
  * parse), by the code it was answered with.
  */
 export function countRefusedCall(procedure: string, code: string | undefined): void {
-  metrics.count("rpc_requests_total", { procedure, code: code && CODE_NAMES.has(code) ? code : "unknown" });
+  prometheus.count("rpc_requests_total", {
+    procedure,
+    code: code && CODE_NAMES.has(code) ? code : "unknown",
+  });
 }

@@ -20,7 +20,7 @@ import { sendAll } from "../ingest/messages";
 import { readRecords } from "../ingest/records";
 import type { Rejection } from "../ingest/validation";
 import { errorType, logEvent } from "../observability/log";
-import { metrics } from "../observability/metrics/recorder";
+import { prometheus } from "../observability/prometheus/recorder";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 import { MAX_UPLOAD_BYTES } from "./requests";
@@ -116,9 +116,9 @@ export async function executeRun(
     throw error;
   }
   const { status } = runOutcome(counts);
-  metrics.count("ingestion_runs_total", { source: source.id, status });
-  metrics.count("ingestion_rows_total", { source: source.id, outcome: "accepted" }, counts.accepted);
-  metrics.count("ingestion_rows_total", { source: source.id, outcome: "rejected" }, counts.rejected);
+  prometheus.count("ingestion_runs_total", { source: source.id, status });
+  prometheus.count("ingestion_rows_total", { source: source.id, outcome: "accepted" }, counts.accepted);
+  prometheus.count("ingestion_rows_total", { source: source.id, outcome: "rejected" }, counts.rejected);
   logEvent("info", "ingestion run finished", {
     ...runFields(source, runId, counts),
     "event.outcome": status === "failed" ? "failure" : "success",
@@ -190,7 +190,7 @@ export function failureReason(error: unknown): string {
 
 /** A run that ended failed and will not be tried again, counted once. */
 const countFailedRun = (sourceId: string) =>
-  metrics.count("ingestion_runs_total", { source: sourceId, status: "failed" });
+  prometheus.count("ingestion_runs_total", { source: sourceId, status: "failed" });
 
 /** Ends a run as failed for good: recorded, and counted once. */
 export async function finishRunFailed(

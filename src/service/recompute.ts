@@ -3,7 +3,7 @@ import { addRecomputedCells, failUnfinishedRun } from "../db/runs";
 import { type Cell, findMetric } from "../domain/catalogue";
 import { ingestMessage } from "../ingest/messages";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
-import { metrics } from "../observability/metrics/recorder";
+import { prometheus } from "../observability/prometheus/recorder";
 import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 
@@ -34,7 +34,7 @@ export async function recomputeCells(
     await addRecomputedCells(ctx.db, runId, runCells.length);
   }
   if (cells.length > 0)
-    metrics.observe("recompute_duration_seconds", {}, (performance.now() - started) / 1000);
+    prometheus.observe("recompute_duration_seconds", {}, (performance.now() - started) / 1000);
   return total;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import dashboard from "../../dashboards/benchmark-service.json";
-import { COUNTERS, GAUGES, HISTOGRAMS } from "../../src/observability/metrics/families";
+import { COUNTERS, GAUGES, HISTOGRAMS } from "../../src/observability/prometheus/families";
 
 /** Every series name the scrape can contain, with the labels each carries. */
 const EXPORTED = new Map<string, readonly string[]>([

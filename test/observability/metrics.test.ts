@@ -1,13 +1,13 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it, vi } from "vitest";
-import { COUNTERS, GAUGES, HISTOGRAMS } from "../../src/observability/metrics/families";
-import { MetricsRecorder } from "../../src/observability/metrics/recorder";
+import { COUNTERS, GAUGES, HISTOGRAMS } from "../../src/observability/prometheus/families";
+import { MetricsRecorder } from "../../src/observability/prometheus/recorder";
 import {
   bucketIndex,
   EXPOSITION_CONTENT_TYPE,
   type MetricsBatch,
   renderExposition,
-} from "../../src/observability/metrics/series";
+} from "../../src/observability/prometheus/series";
 import { aggregatorOf } from "../../src/observability/telemetry";
 import { tokenFor } from "../helpers/auth";
 import { Harness, registerPanel, unreachableD1 } from "../helpers/jobs";

@@ -78,4 +78,4 @@ export class MetricsRecorder {
 }
 
 /** The isolate's recorder, shared by everything that counts. */
-export const metrics = new MetricsRecorder();
+export const prometheus = new MetricsRecorder();
