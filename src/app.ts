@@ -8,7 +8,7 @@ import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
 import { presentsScrapeToken } from "./auth/scrape-token";
 import { restAccess } from "./pipeline/access";
-import { admitCaller, openServices } from "./pipeline/admission";
+import { admitCaller, openServiceContext } from "./pipeline/admission";
 import { answerHeaders } from "./pipeline/answer-headers";
 import type { AppEnv } from "./pipeline/app-env";
 import { BOOKMARK_HEADER } from "./pipeline/bookmark";
@@ -71,16 +71,16 @@ export function createApp() {
     const { principal, rateLimit } = await admitCaller(c.env, c.req.raw, access, scraper);
     c.set("principal", principal);
     // One service context per API request.
-    let services: ServiceContext | undefined;
+    let ctx: ServiceContext | undefined;
     if (path.startsWith("/api/")) {
       const writes = c.req.method !== "GET" && access === "admin";
-      services = openServices(c.env, c.req.raw, principal, writes, (work) => c.executionCtx.waitUntil(work));
-      c.set("services", services);
+      ctx = openServiceContext(c.env, c.req.raw, principal, writes, (work) => c.executionCtx.waitUntil(work));
+      c.set("serviceContext", ctx);
     }
     await next();
     const headers = c.res.headers;
     for (const name in rateLimit) headers.set(name, rateLimit[name]!);
-    const bookmark = services?.bookmark() ?? null;
+    const bookmark = ctx?.bookmark() ?? null;
     if (bookmark !== null) headers.set(BOOKMARK_HEADER, bookmark);
   });
 

@@ -61,7 +61,7 @@ export const benchmarkRoutes = new Hono<AppEnv>()
       sources ?? null,
       includeStatistics ?? false,
     ]);
-    return respondCached(c, key, () => getBenchmarks(c.get("services"), query));
+    return respondCached(c, key, () => getBenchmarks(c.get("serviceContext"), query));
   })
   .get("/timeseries", (c) => {
     const query = parseQuery(c, timeSeriesQuery);
@@ -75,15 +75,15 @@ export const benchmarkRoutes = new Hono<AppEnv>()
       granularity,
       sources ?? null,
     ]);
-    return respondCached(c, key, () => getTimeSeries(c.get("services"), query));
+    return respondCached(c, key, () => getTimeSeries(c.get("serviceContext"), query));
   })
   .post("/ranking", async (c) => {
     const body = await parseJsonBody(c, rankingRequest);
-    return c.json(await rankValue(c.get("services"), body));
+    return c.json(await rankValue(c.get("serviceContext"), body));
   })
   .post("/scorecard", async (c) => {
     const body = await parseJsonBody(c, scorecardRequest);
-    const entries = await scorecard(c.get("services"), body);
+    const entries = await scorecard(c.get("serviceContext"), body);
     const instance = new URL(c.req.url).pathname;
     return c.json({
       arr: body.arr,

@@ -6,11 +6,13 @@ import { respondCached } from "./http-cache";
 
 export const catalogueRoutes = new Hono<AppEnv>()
   .get("/metrics", (c) =>
-    respondCached(c, "metrics", async () => ({ metrics: (await getCatalogue(c.get("services"))).metrics })),
+    respondCached(c, "metrics", async () => ({
+      metrics: (await getCatalogue(c.get("serviceContext"))).metrics,
+    })),
   )
   .get("/revenue-ranges", (c) =>
     respondCached(c, "revenue-ranges", async () => ({
-      revenueRanges: (await getCatalogue(c.get("services"))).revenueRanges,
+      revenueRanges: (await getCatalogue(c.get("serviceContext"))).revenueRanges,
       peerGroupBounds: PEER_GROUP_BOUNDS,
     })),
   );

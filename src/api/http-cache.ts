@@ -28,19 +28,16 @@ export async function respondCached(
   produce: () => Promise<unknown>,
 ): Promise<Response> {
   // Who may see what differs (admins see figures below k): each view is cached apart.
-  const services = c.get("services");
-  const { audience } = disclosureFor(services);
-  const { value, result } = await services.cache.getOrCompute<CachedBody>(
-    `http:${audience}:${key}`,
-    async () => {
-      const body = JSON.stringify(await produce());
-      return { body, etag: await strongEtag(body) };
-    },
-  );
+  const ctx = c.get("serviceContext");
+  const { audience } = disclosureFor(ctx);
+  const { value, result } = await ctx.cache.getOrCompute<CachedBody>(`http:${audience}:${key}`, async () => {
+    const body = JSON.stringify(await produce());
+    return { body, etag: await strongEtag(body) };
+  });
   const headers = {
     ETag: value.etag,
     // private: answers depend on who asks (roles, k-anonymity), so no shared cache may keep them.
-    "Cache-Control": `private, max-age=${services.config.cacheMaxAgeSeconds}`,
+    "Cache-Control": `private, max-age=${ctx.config.cacheMaxAgeSeconds}`,
     "X-Cache": result,
   };
   if (matchesEtag(c.req.header("If-None-Match"), value.etag)) return c.body(null, 304, headers);

@@ -19,10 +19,10 @@ const deadLettersQuery = z.strictObject({
 export const ingestionRoutes = new Hono<AppEnv>()
   .get("/runs", async (c) => {
     const { sourceId, limit } = parseQuery(c, runsQuery);
-    return c.json(await listRuns(c.get("services"), sourceId, limit));
+    return c.json(await listRuns(c.get("serviceContext"), sourceId, limit));
   })
-  .get("/runs/:id", async (c) => c.json(await getRun(c.get("services"), c.req.param("id"))))
+  .get("/runs/:id", async (c) => c.json(await getRun(c.get("serviceContext"), c.req.param("id"))))
   .get("/dead-letters", async (c) => {
     const { limit } = parseQuery(c, deadLettersQuery);
-    return c.json(await listDeadLetters(c.get("services"), limit));
+    return c.json(await listDeadLetters(c.get("serviceContext"), limit));
   });

@@ -22,12 +22,8 @@ export const liveness = (c: Context<AppEnv>) => c.json({ status: "ok" });
 
 /** Readiness: D1 and KV answer; 503 when either does not. Each source's freshness for an admin only. */
 export async function serveReadiness(c: Context<AppEnv>): Promise<Response> {
-  const services = createServiceContext(
-    c.env,
-    (work) => c.executionCtx.waitUntil(work),
-    "first-unconstrained",
-  );
-  const report = await readiness(services, isAdmin(c.get("principal")));
+  const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work), "first-unconstrained");
+  const report = await readiness(ctx, isAdmin(c.get("principal")));
   return c.json(report, report.status === "ready" ? 200 : 503);
 }
 

@@ -43,15 +43,15 @@ export async function admitCaller(
 }
 
 /** The admitted caller's service context; one that writes reads D1's primary (see bookmark.ts). */
-export function openServices(
+export function openServiceContext(
   env: Env,
   request: Request,
   principal: Principal,
   writes: boolean,
   defer: (work: Promise<unknown>) => void,
 ): ServiceContext {
-  const services = createServiceContext(env, defer, requestedFreshness(request, writes));
-  services.principal = principal;
-  services.requestUrl = request.url;
-  return services;
+  const ctx = createServiceContext(env, defer, requestedFreshness(request, writes));
+  ctx.principal = principal;
+  ctx.requestUrl = request.url;
+  return ctx;
 }

@@ -9,5 +9,5 @@ import type { ServiceContext } from "../service/context";
  */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { services: ServiceContext; principal: Principal };
+  Variables: { serviceContext: ServiceContext; principal: Principal };
 }

@@ -7,7 +7,7 @@ import {
 import type { Context } from "hono";
 import type { Access } from "../auth/roles";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
-import { admitCaller, openServices } from "../pipeline/admission";
+import { admitCaller, openServiceContext } from "../pipeline/admission";
 import type { AppEnv } from "../pipeline/app-env";
 import { BOOKMARK_HEADER } from "../pipeline/bookmark";
 import { MAX_BODY_BYTES } from "../service/requests";
@@ -21,7 +21,7 @@ import {
   responseCode,
 } from "./http-bridge";
 import { callTallyKey, countRefusedCall, metricsInterceptor } from "./metrics";
-import { benchmarkService, servicesKey } from "./service";
+import { benchmarkService, serviceContextKey } from "./service";
 
 /** Where the Hono app mounts the service. */
 export const RPC_PATH_PREFIX = `/${BenchmarkService.typeName}/`;
@@ -73,12 +73,12 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
   contextValues.set(admissionKey, async (access: Access) => {
     const { principal, rateLimit } = await admitCaller(c.env, c.req.raw, access);
     // No method writes: every call may read the nearest replica, or from its bookmark on.
-    const services = openServices(c.env, c.req.raw, principal, false, (work) =>
+    const ctx = openServiceContext(c.env, c.req.raw, principal, false, (work) =>
       c.executionCtx.waitUntil(work),
     );
     c.set("principal", principal);
-    c.set("services", services);
-    contextValues.set(servicesKey, services);
+    c.set("serviceContext", ctx);
+    contextValues.set(serviceContextKey, ctx);
     admitted = true;
     return rateLimit;
   });
@@ -94,12 +94,15 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
     if (admitted) response = await asDecodeFailure(handler, c.req.raw, response);
     countRefusedCall(handler.method.name, await responseCode(response));
   }
-  const bookmark = c.get("services")?.bookmark() ?? null;
+  const bookmark = c.get("serviceContext")?.bookmark() ?? null;
   if (bookmark !== null) response.headers.set(BOOKMARK_HEADER, bookmark);
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
     // private: answers depend on who asks, so no shared cache may keep them.
-    response.headers.set("Cache-Control", `private, max-age=${c.get("services")!.config.cacheMaxAgeSeconds}`);
+    response.headers.set(
+      "Cache-Control",
+      `private, max-age=${c.get("serviceContext")!.config.cacheMaxAgeSeconds}`,
+    );
   }
   return response;
 }

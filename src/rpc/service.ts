@@ -31,7 +31,7 @@ import {
 } from "./converters";
 
 /** The per-request service context, handed over by the HTTP adapter. */
-export const servicesKey = createContextKey<ServiceContext | undefined>(undefined, {
+export const serviceContextKey = createContextKey<ServiceContext | undefined>(undefined, {
   description: "service context",
 });
 
@@ -42,38 +42,38 @@ function validate<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   return result.data;
 }
 
-function services(context: HandlerContext): ServiceContext {
-  return context.values.get(servicesKey)!;
+function serviceContext(context: HandlerContext): ServiceContext {
+  return context.values.get(serviceContextKey)!;
 }
 
 export const benchmarkService: ServiceImpl<typeof BenchmarkService> = {
   async getBenchmarkData(request, context) {
     const query = validate(benchmarksRequest, benchmarksRequestFromProto(request));
-    return benchmarkResponse(await getBenchmarks(services(context), query));
+    return benchmarkResponse(await getBenchmarks(serviceContext(context), query));
   },
   async getTimeSeriesData(request, context) {
     const query = validate(timeSeriesRequest, timeSeriesRequestFromProto(request));
-    return timeSeriesResponse(await getTimeSeries(services(context), query));
+    return timeSeriesResponse(await getTimeSeries(serviceContext(context), query));
   },
   async calculateRanking(request, context) {
     const query = validate(rankingRequest, rankingRequestFromProto(request));
-    return rankingResponse(await rankValue(services(context), query));
+    return rankingResponse(await rankValue(serviceContext(context), query));
   },
   async getScorecard(request, context) {
     const query = validate(scorecardRequest, scorecardRequestFromProto(request));
-    const entries = await scorecard(services(context), query);
+    const entries = await scorecard(serviceContext(context), query);
     return scorecardResponse(query.arr, entries, new URL(context.url).pathname);
   },
   async listMetrics(_request, context) {
-    return { metrics: (await getCatalogue(services(context))).metrics.map(metricOut) };
+    return { metrics: (await getCatalogue(serviceContext(context))).metrics.map(metricOut) };
   },
   async listRevenueRanges(_request, context) {
     return {
-      revenueRanges: (await getCatalogue(services(context))).revenueRanges.map(revenueRangeOut),
+      revenueRanges: (await getCatalogue(serviceContext(context))).revenueRanges.map(revenueRangeOut),
       peerGroupBounds: [...PEER_GROUP_BOUNDS],
     };
   },
   async listSources(_request, context) {
-    return { sources: (await listSources(services(context))).map(sourceOut) };
+    return { sources: (await listSources(serviceContext(context))).map(sourceOut) };
   },
 };
