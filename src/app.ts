@@ -2,19 +2,16 @@ import { Hono, type MiddlewareHandler } from "hono";
 import { benchmarkRoutes } from "./api/benchmarks";
 import { catalogueRoutes } from "./api/catalogue";
 import { ingestionRoutes } from "./api/ingestion";
-import { liveness, METRICS_PATH, serveMetrics, serveReadiness } from "./api/operations";
+import { liveness, serveMetrics, serveReadiness } from "./api/operations";
 import { handleError, handleNotFound } from "./api/problem";
 import { ruleRoutes } from "./api/rules";
 import { sourceRoutes } from "./api/sources";
-import { presentsScrapeToken } from "./auth/scrape-token";
-import { restAccess } from "./pipeline/access";
-import { admitCaller, openServiceContext } from "./pipeline/admission";
+import { METRICS_PATH, RPC_PATH_PREFIX } from "./pipeline/access";
+import { admitRequest } from "./pipeline/admission";
 import { answerHeaders } from "./pipeline/answer-headers";
 import type { AppEnv } from "./pipeline/app-env";
-import { BOOKMARK_HEADER } from "./pipeline/bookmark";
 import { observeRequests } from "./pipeline/observe-requests";
-import { RPC_PATH_PREFIX, serveRpc } from "./rpc/router";
-import type { ServiceContext } from "./service/context";
+import { serveRpc } from "./rpc/router";
 import { MAX_BODY_BYTES } from "./service/requests";
 
 export function createApp() {
@@ -58,31 +55,8 @@ export function createApp() {
     }),
   );
 
-  // Every REST request is admitted first (src/pipeline/admission.ts), and one under /api/ gets
-  // its service context; RPC takes the same steps in connect-es's request gate, so that its
-  // refusals carry Connect codes.
-  app.use("*", async (c, next) => {
-    const path = c.req.path;
-    if (path.startsWith(RPC_PATH_PREFIX)) return next();
-    // A Prometheus server may scrape with its own secret token instead of an admin's JWT.
-    const scraper =
-      path === METRICS_PATH && (await presentsScrapeToken(c.req.raw, c.env.METRICS_SCRAPE_TOKEN));
-    const access = restAccess(c.req.method, path);
-    const { principal, rateLimit } = await admitCaller(c.env, c.req.raw, access, scraper);
-    c.set("principal", principal);
-    // One service context per API request.
-    let ctx: ServiceContext | undefined;
-    if (path.startsWith("/api/")) {
-      const writes = c.req.method !== "GET" && access === "admin";
-      ctx = openServiceContext(c.env, c.req.raw, principal, writes, (work) => c.executionCtx.waitUntil(work));
-      c.set("serviceContext", ctx);
-    }
-    await next();
-    const headers = c.res.headers;
-    for (const name in rateLimit) headers.set(name, rateLimit[name]!);
-    const bookmark = ctx?.bookmark() ?? null;
-    if (bookmark !== null) headers.set(BOOKMARK_HEADER, bookmark);
-  });
+  // Every request, REST or RPC, is admitted, and gets its service context (pipeline/admission.ts).
+  app.use("*", admitRequest);
 
   app.get("/health", liveness);
   app.get("/ready", serveReadiness);

@@ -27,8 +27,6 @@ export async function serveReadiness(c: Context<AppEnv>): Promise<Response> {
   return c.json(report, report.status === "ready" ? 200 : 503);
 }
 
-export const METRICS_PATH = "/metrics";
-
 const CIRCUIT_VALUE: Record<SourceState["circuitState"], number> = { closed: 0, half_open: 1, open: 2 };
 
 /** The per-source gauges, read from D1 as they are now: states are not counted, they are looked up. */

@@ -9,5 +9,10 @@ import type { ServiceContext } from "../service/context";
  */
 export interface AppEnv {
   Bindings: Env;
-  Variables: { serviceContext: ServiceContext; principal: Principal };
+  Variables: {
+    serviceContext: ServiceContext;
+    principal: Principal;
+    /** Why admission refused an RPC call, for connect-es's request gate to answer in the call's protocol. */
+    refusal: unknown;
+  };
 }

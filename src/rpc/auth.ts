@@ -1,26 +1,15 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import type { Access } from "../auth/roles";
-import { rpcAccess } from "../pipeline/access";
 import { asConnectError } from "./errors";
 
-/**
- * Admits the call (src/pipeline/admission.ts) and answers the headers its response carries;
- * set per call by the router, which knows the HTTP request and its Worker.
- */
-export const admissionKey = createContextKey<
-  ((access: Access) => Promise<Record<string, string>>) | undefined
->(undefined, { description: "admission" });
+/** Why the pipeline refused the call (pipeline/admission.ts), or undefined when it admitted it. */
+export const refusalKey = createContextKey<unknown>(undefined, { description: "admission refusal" });
 
 /**
- * connect-es's request gate: runs before the body is read or parsed, so a caller is known,
- * charged and allowed (or refused, with its Connect code) before the service spends anything on
- * its message, in the order REST takes.
+ * connect-es's request gate: runs before the body is read or parsed. The pipeline has admitted
+ * the caller by then, or refused it; a refusal is thrown here, to be answered with its Connect code
+ * in the caller's protocol.
  */
 export async function admissionGate(context: HandlerContext): Promise<void> {
-  try {
-    const headers = await context.values.get(admissionKey)!(rpcAccess(context.method.localName));
-    for (const [name, value] of Object.entries(headers)) context.responseHeader.set(name, value);
-  } catch (error) {
-    throw asConnectError(error, context.method.name);
-  }
+  const refusal = context.values.get(refusalKey);
+  if (refusal !== undefined) throw asConnectError(refusal, context.method.name);
 }

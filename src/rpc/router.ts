@@ -5,13 +5,10 @@ import {
   validateUniversalHandlerOptions,
 } from "@connectrpc/connect/protocol";
 import type { Context } from "hono";
-import type { Access } from "../auth/roles";
 import { BenchmarkService } from "../gen/benchmark/v1/benchmark_pb";
-import { admitCaller, openServiceContext } from "../pipeline/admission";
 import type { AppEnv } from "../pipeline/app-env";
-import { BOOKMARK_HEADER } from "../pipeline/bookmark";
 import { MAX_BODY_BYTES } from "../service/requests";
-import { admissionGate, admissionKey } from "./auth";
+import { admissionGate, refusalKey } from "./auth";
 import { errorInterceptor } from "./errors";
 import {
   answerCall,
@@ -22,9 +19,6 @@ import {
 } from "./http-bridge";
 import { callTallyKey, countRefusedCall, metricsInterceptor } from "./metrics";
 import { benchmarkService, serviceContextKey } from "./service";
-
-/** Where the Hono app mounts the service. */
-export const RPC_PATH_PREFIX = `/${BenchmarkService.typeName}/`;
 
 /**
  * The Connect protocol (JSON and binary, GET for side-effect-free methods) and gRPC-Web (binary
@@ -38,8 +32,8 @@ const options = {
   readMaxBytes: MAX_BODY_BYTES,
   // Strict like REST: an unknown field or enum name is an error, not silently dropped.
   jsonOptions: { ignoreUnknownFields: false },
-  // Admission runs in the request gate, before the body is read or parsed: a caller is known,
-  // charged and allowed before the service spends anything on its message, as REST admits it.
+  // The pipeline admits a call before its body is read (pipeline/admission.ts); the request gate,
+  // which runs before connect-es reads it, answers the pipeline's refusal in the call's protocol.
   requestGate: admissionGate,
   // Outermost first. Metrics count each call by the Connect code it ends with, so they sit outside
   // the error interceptor, which turns service errors into those codes; validation is the
@@ -68,20 +62,11 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
     return new Response(null, { status: 405, headers: { Allow: handler.allowedMethods.join(", ") } });
   }
   const contextValues = createContextValues().set(callTallyKey, { counted: false });
-  // The request gate calls this before the body is parsed: the steps REST's middleware takes.
-  let admitted = false;
-  contextValues.set(admissionKey, async (access: Access) => {
-    const { principal, rateLimit } = await admitCaller(c.env, c.req.raw, access);
-    // No method writes: every call may read the nearest replica, or from its bookmark on.
-    const ctx = openServiceContext(c.env, c.req.raw, principal, false, (work) =>
-      c.executionCtx.waitUntil(work),
-    );
-    c.set("principal", principal);
-    c.set("serviceContext", ctx);
-    contextValues.set(serviceContextKey, ctx);
-    admitted = true;
-    return rateLimit;
-  });
+  // Admitted or refused by the pipeline (pipeline/admission.ts); the request gate answers a refusal.
+  const refusal = c.get("refusal");
+  contextValues.set(refusalKey, refusal);
+  const ctx = c.get("serviceContext");
+  if (ctx !== undefined) contextValues.set(serviceContextKey, ctx);
   let response = await answerCall(
     handler,
     connectUnaryHandlers.get(path),
@@ -91,11 +76,9 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
   );
   if (!contextValues.get(callTallyKey).counted) {
     // Admitted but never handled: the message did not decode.
-    if (admitted) response = await asDecodeFailure(handler, c.req.raw, response);
+    if (refusal === undefined) response = await asDecodeFailure(handler, c.req.raw, response);
     countRefusedCall(handler.method.name, await responseCode(response));
   }
-  const bookmark = c.get("serviceContext")?.bookmark() ?? null;
-  if (bookmark !== null) response.headers.set(BOOKMARK_HEADER, bookmark);
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
     // private: answers depend on who asks, so no shared cache may keep them.

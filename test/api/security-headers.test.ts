@@ -2,7 +2,7 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { describe, expect, it } from "vitest";
 import worker from "../../src";
 import { type Env, loadConfig } from "../../src/env";
-import { RPC_PATH_PREFIX } from "../../src/rpc/router";
+import { RPC_PATH_PREFIX } from "../../src/pipeline/access";
 import { tokenFor } from "../helpers/auth";
 
 const APP = "https://app.example.com";

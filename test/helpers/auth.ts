@@ -2,8 +2,7 @@ import { env } from "cloudflare:test";
 import { importJWK, type JWTPayload, SignJWT } from "jose";
 import type { Role } from "../../src/auth/roles";
 import { pseudonymize } from "../../src/ingest/pseudonym";
-import { restAccess, rpcAccess } from "../../src/pipeline/access";
-import { RPC_PATH_PREFIX } from "../../src/rpc/router";
+import { restAccess, rpcAccess, rpcMethodOf } from "../../src/pipeline/access";
 
 /** The key id the test environment's JWKS lists: the development key's. */
 export const TRUSTED_KID = env.TEST_SIGNING_KEY.kid;
@@ -59,11 +58,8 @@ export async function withToken(url: string, init: RequestInit = {}): Promise<Re
   const headers = new Headers(init.headers);
   if (!headers.has("Authorization")) {
     const { pathname } = new URL(url, "https://bench.test");
-    const rpcMethod = pathname.startsWith(RPC_PATH_PREFIX) ? pathname.split("/").at(-1)! : undefined;
-    // The path names the method as the proto does (GetBenchmarkData); the table by its local name.
-    const access = rpcMethod
-      ? rpcAccess(rpcMethod[0]!.toLowerCase() + rpcMethod.slice(1))
-      : restAccess(init.method ?? "GET", pathname);
+    const rpcMethod = rpcMethodOf(pathname);
+    const access = rpcMethod ? rpcAccess(rpcMethod) : restAccess(init.method ?? "GET", pathname);
     headers.set("Authorization", `Bearer ${await tokenFor(access === "admin" ? "admin" : "analyst")}`);
   }
   return { ...init, headers };
