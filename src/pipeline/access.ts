@@ -16,7 +16,7 @@ export const METRICS_PATH = "/metrics";
 /** REST routes, by method and path. A path that matches none has no route behind it: 404 or 405 to anyone. */
 export const REST_ACCESS: readonly { methods: readonly string[] | "any"; path: RegExp; access: Access }[] = [
   { methods: ["GET"], path: /^\/(health|ready)$/, access: "public" },
-  // Or the scrape token, which src/app.ts checks first.
+  // Or the scrape token, which admission.ts checks first.
   { methods: ["GET"], path: /^\/metrics$/, access: "admin" },
   { methods: ["GET"], path: /^\/api\/v1\/(metrics|revenue-ranges)$/, access: "catalogue" },
   { methods: ["GET"], path: /^\/api\/v1\/benchmarks(\/timeseries)?$/, access: "read" },

@@ -82,10 +82,7 @@ export async function serveRpc(c: Context<AppEnv>): Promise<Response> {
   // Side-effect-free methods answer GET, and a GET answer may be cached like REST's.
   if (c.req.method === "GET" && response.status === 200) {
     // private: answers depend on who asks, so no shared cache may keep them.
-    response.headers.set(
-      "Cache-Control",
-      `private, max-age=${c.get("serviceContext")!.config.cacheMaxAgeSeconds}`,
-    );
+    response.headers.set("Cache-Control", `private, max-age=${ctx!.config.cacheMaxAgeSeconds}`);
   }
   return response;
 }
