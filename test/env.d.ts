@@ -1,5 +1,5 @@
 import type { D1Migration } from "cloudflare:test";
-import type { Env as WorkerEnv } from "../src/env";
+import type { Settings } from "../src/env";
 
 declare global {
   interface ImportMeta {
@@ -10,7 +10,7 @@ declare global {
     ): Record<string, T>;
   }
   namespace Cloudflare {
-    interface Env extends WorkerEnv {
+    interface Env extends Settings {
       TEST_MIGRATIONS: D1Migration[];
       /** The development key's private half, for tests to sign tokens with. */
       TEST_SIGNING_KEY: JsonWebKey & { kid: string };

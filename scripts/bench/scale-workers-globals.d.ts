@@ -18,6 +18,19 @@ type DurableObjectNamespace<
 type SqlStorage = import("@cloudflare/workers-types").SqlStorage;
 type ReadableStreamReadResult<R = unknown> = import("node:stream/web").ReadableStreamReadResult<R>;
 type CryptoKey = import("node:crypto").webcrypto.CryptoKey;
+type ExecutionContext = import("@cloudflare/workers-types").ExecutionContext;
+type DurableObjectStub<
+  T extends import("@cloudflare/workers-types").Rpc.DurableObjectBranded | undefined = undefined,
+> = import("@cloudflare/workers-types").DurableObjectStub<T>;
+type ScheduledController = import("@cloudflare/workers-types").ScheduledController;
+type Message<Body = unknown> = import("@cloudflare/workers-types").Message<Body>;
+type MessageBatch<Body = unknown> = import("@cloudflare/workers-types").MessageBatch<Body>;
+/**
+ * The Worker's entry (src/index.ts) is reached through the generated Env's Durable Object
+ * types; its fetch takes the Workers Request, which Node's does not match, so here only its shape
+ * is named.
+ */
+type ExportedHandler<_Env = unknown> = Record<"fetch" | "queue" | "scheduled", unknown>;
 
 declare module "cloudflare:workers" {
   import { CloudflareWorkersModule } from "@cloudflare/workers-types";

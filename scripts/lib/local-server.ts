@@ -34,7 +34,7 @@ export class ManagedServer {
     child.on("error", (error) => this.record(`failed to run: ${error.message}`));
   }
 
-  static start(name: string, args: string[], env: NodeJS.ProcessEnv): ManagedServer {
+  static start(name: string, args: string[], env: Record<string, string>): ManagedServer {
     const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },

@@ -120,7 +120,8 @@ describe("security headers", () => {
 });
 
 describe("CORS_ORIGINS", () => {
-  const parse = (CORS_ORIGINS: string | undefined) => loadConfig({ ...env, CORS_ORIGINS }).corsOrigins;
+  // wrangler.toml sets it (to ""), so its type is a string; a deployment may still leave it out.
+  const parse = (CORS_ORIGINS: string | undefined) => loadConfig({ ...env, CORS_ORIGINS } as Env).corsOrigins;
 
   it("is a comma-separated list of exact origins; unset or empty allows none", () => {
     expect(parse(" https://app.example.com ,http://localhost:5173,")).toEqual([

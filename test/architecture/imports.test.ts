@@ -50,7 +50,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   stats: ["domain"],
   db: ["domain"],
   gen: [],
-  env: ["ingest", "observability", "ratelimit"],
+  env: ["observability"],
   observability: ["db", "env"],
   cache: ["db", "observability"],
   auth: ["domain", "env", "observability"],
