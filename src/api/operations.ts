@@ -14,15 +14,19 @@ import { readiness, type SourceState, sourceStates } from "../service/health";
 
 /*
  * The routes operators and their probes call: liveness, readiness and the Prometheus scrape.
- * Public reads of D1 here take the nearest replica.
+ * They read D1 through its nearest replica.
  */
 
 /** Liveness: cheap, and never touches D1 or KV. */
 export const liveness = (c: Context<AppEnv>) => c.json({ status: "ok" });
 
+/** These routes' service context: they only read, and any replica will do. */
+const readingContext = (c: Context<AppEnv>) =>
+  createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work), "first-unconstrained");
+
 /** Readiness: D1 and KV answer; 503 when either does not. Each source's freshness for an admin only. */
 export async function serveReadiness(c: Context<AppEnv>): Promise<Response> {
-  const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work), "first-unconstrained");
+  const ctx = readingContext(c);
   const report = await readiness(ctx, isAdmin(c.get("principal")));
   return c.json(report, report.status === "ready" ? 200 : 503);
 }
@@ -47,7 +51,7 @@ function sourceGauges(states: SourceState[]): GaugeSeries[] {
 export async function serveMetrics(c: Context<AppEnv>): Promise<Response> {
   const aggregator = aggregatorOf(c.env);
   await prometheus.flushNow(aggregator);
-  const ctx = createServiceContext(c.env, (work) => c.executionCtx.waitUntil(work), "first-unconstrained");
+  const ctx = readingContext(c);
   // With D1 down the counters still matter most: the scrape goes on without the gauges.
   const states = sourceStates(ctx).catch((error: unknown) => {
     logEvent("warn", "metrics scrape without source gauges: D1 did not answer", {

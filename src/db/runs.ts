@@ -11,6 +11,10 @@ import { ingestionRuns, rejectedRows } from "./schema";
 export type RunRow = typeof ingestionRuns.$inferSelect;
 export type RunTrigger = RunRow["trigger"];
 type ActiveStatus = "queued" | "running";
+const ACTIVE_STATUSES: ActiveStatus[] = ["queued", "running"];
+
+/** A run still in flight: queued, or running. */
+export const runIsActive = () => inArray(ingestionRuns.status, ACTIVE_STATUSES);
 
 export async function insertRun(
   db: Database,
@@ -56,7 +60,7 @@ export async function activeRunOf(db: Database, sourceId: string): Promise<strin
   const [run] = await db
     .select({ id: ingestionRuns.id })
     .from(ingestionRuns)
-    .where(and(eq(ingestionRuns.sourceId, sourceId), inArray(ingestionRuns.status, ["queued", "running"])))
+    .where(and(eq(ingestionRuns.sourceId, sourceId), runIsActive()))
     .limit(1);
   return run?.id;
 }
@@ -140,7 +144,7 @@ export async function failUnfinishedRun(db: Database, runId: string, reason: str
       finishedAt: new Date().toISOString(),
       error: sql`${reason} || coalesce(${ingestionRuns.error}, 'no error recorded')`,
     })
-    .where(and(eq(ingestionRuns.id, runId), inArray(ingestionRuns.status, ["queued", "running"])));
+    .where(and(eq(ingestionRuns.id, runId), runIsActive()));
 }
 
 /** A run as it ends: its outcome, its counts and the cells its swap changed. */

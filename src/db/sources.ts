@@ -1,18 +1,7 @@
-import {
-  and,
-  asc,
-  count,
-  eq,
-  getTableColumns,
-  inArray,
-  isNotNull,
-  isNull,
-  lte,
-  notExists,
-  or,
-} from "drizzle-orm";
+import { and, asc, count, eq, getTableColumns, isNotNull, isNull, lte, notExists, or } from "drizzle-orm";
 import type { Circuit, Source } from "../domain/catalogue";
 import type { Database } from "./client";
+import { runIsActive } from "./runs";
 import { ingestionRuns, rejectedRows, sources } from "./schema";
 
 type NewSource = typeof sources.$inferInsert;
@@ -92,12 +81,7 @@ export function sourcesDueForRefresh(db: Database, nowIso: string) {
           db
             .select({ id: ingestionRuns.id })
             .from(ingestionRuns)
-            .where(
-              and(
-                eq(ingestionRuns.sourceId, sources.id),
-                inArray(ingestionRuns.status, ["queued", "running"]),
-              ),
-            ),
+            .where(and(eq(ingestionRuns.sourceId, sources.id), runIsActive())),
         ),
       ),
     );

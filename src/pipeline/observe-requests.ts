@@ -61,6 +61,6 @@ export const observeRequests: MiddlewareHandler<AppEnv> = async (c, next) => {
     "span.id": invocation.trace.spanId,
     "cache.result": c.res.headers.get("X-Cache") ?? undefined,
     // REST sets the caller on the context, RPC's interceptor on the service context.
-    "user.hash": principalLabel(c.get("principal") ?? c.get("serviceContext")?.principal),
+    "user.hash": principalLabel(c.get("principal")),
   });
 };

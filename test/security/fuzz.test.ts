@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Role } from "../../src/auth/roles";
 import { BenchmarkService } from "../../src/gen/benchmark/v1/benchmark_pb";
+import { concatBytes } from "../../src/pipeline/bytes";
 import { describe as describeValues, fiveQuantiles, sortAscending } from "../../src/stats";
 import { bearer, rest } from "../auth/helpers";
 import { tokenFor } from "../helpers/auth";
@@ -702,7 +703,7 @@ describe("the fuzzer: no 5xx, no leak", () => {
                 "application/grpc-web-text",
               ),
             )
-            .map(([frames, type]) => post(concat(frames), type)),
+            .map(([frames, type]) => post(concatBytes(frames), type)),
         }),
         300,
       );
@@ -734,16 +735,6 @@ function post(body: BodyInit, contentType = "application/json"): RequestInit {
 async function compress(bytes: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream("gzip"));
   return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** A loose JSON object as message init: only the fields a message has, of the right kind, survive `create`. */
