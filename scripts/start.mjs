@@ -1,5 +1,6 @@
-// `npm start`: migrate the local D1, serve, and load the sample data into an empty database
-// through the service's own upload API. Prints "Ready: <url>" once the data is in.
+// `npm start`: migrate the local D1, serve, run the Worker's scheduled handler on the cron's
+// schedule (wrangler dev does not), and load the sample data through the service's own upload
+// API wherever it is not loaded yet. Prints "Ready: <url>" once the data is in.
 import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -75,9 +76,49 @@ async function healthy() {
   throw new Error(`${url}/health did not answer within 150 s`);
 }
 
-// An empty database gets the sample data through the service's own upload path.
+/**
+ * The cron of wrangler.toml, as minutes between ticks: only the "every N minutes" form that it
+ * uses (a step in the minute field, stars elsewhere) is read; anything else stops `npm start`
+ * rather than run on a guess.
+ */
+function cronIntervalMinutes() {
+  const cron = /crons\s*=\s*\["([^"]+)"\]/.exec(readFileSync(join(root, "wrangler.toml"), "utf8"))?.[1];
+  const every = cron && /^\*\/(\d+) \* \* \* \*$/.exec(cron);
+  if (!every) throw new Error(`start.mjs can run the cron "${cron}" only if it has the form */N * * * *`);
+  return { cron, minutes: Number(every[1]) };
+}
+
+/**
+ * Runs the scheduled handler through wrangler dev's local trigger: once now, for the ticks missed
+ * while the server was down (it takes over runs a killed server left, and resends owed
+ * recomputes), then at each tick of the cron, or every SCHEDULED_INTERVAL_SECONDS when set.
+ */
+function runScheduledHandler() {
+  const { cron, minutes } = cronIntervalMinutes();
+  const trigger = async () => {
+    try {
+      const response = await fetch(`${url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(cron)}`);
+      if (!response.ok)
+        console.error(`The scheduled handler failed: HTTP ${response.status} ${await response.text()}`);
+    } catch (error) {
+      console.error(`The scheduled handler could not be reached: ${error.message}`);
+    }
+  };
+  const every = process.env.SCHEDULED_INTERVAL_SECONDS;
+  const nextTick = () => {
+    if (every) return Number(every) * 1000;
+    const period = minutes * 60_000;
+    return period - (Date.now() % period);
+  };
+  const schedule = () => setTimeout(() => trigger().finally(schedule), nextTick()).unref();
+  return trigger().finally(schedule);
+}
+
 await healthy();
-const load = spawn(bin("tsx"), [join("scripts", "sample-data", "load.ts"), "--url", url, "--if-empty"], {
+await runScheduledHandler();
+// The sample data goes in through the service's own upload path, source by source, wherever it
+// is not loaded yet: a first start, or one after a start stopped midway.
+const load = spawn(bin("tsx"), [join("scripts", "sample-data", "load.ts"), "--url", url], {
   cwd: root,
   stdio: "inherit",
 });

@@ -75,6 +75,8 @@ const configSchema = z.object({
   RETRY_BASE_SECONDS: z.coerce.number().int().min(0).default(30),
   CIRCUIT_FAILURE_THRESHOLD: z.coerce.number().int().min(1).default(5),
   CIRCUIT_COOLDOWN_SECONDS: z.coerce.number().int().min(0).default(3600),
+  RUN_LEASE_SECONDS: z.coerce.number().int().min(1).default(60),
+  RECOMPUTE_DEGRADED_AFTER_SECONDS: z.coerce.number().int().min(1).default(900),
   CORS_ORIGINS: originList,
   SOURCE_URL_ALLOW: originList,
   METRICS: z.enum(["on", "off"]).default("on"),
@@ -124,6 +126,10 @@ export interface Config {
   circuitFailureThreshold: number;
   /** How long an open circuit skips its source before one trial refresh. */
   circuitCooldownMs: number;
+  /** How long a run in flight is held without renewal before it is taken over. */
+  runLeaseMs: number;
+  /** How long recompute may be owed before readiness reports the service degraded. */
+  recomputeDegradedAfterMs: number;
   /** Origins allowed cross-origin access (CORS); empty means none. */
   corsOrigins: string[];
   /** Origins a source url may name whatever the SSRF guard says of them (http included). */
@@ -151,6 +157,8 @@ export function loadConfig(env: Env): Config {
     RETRY_BASE_SECONDS: env.RETRY_BASE_SECONDS,
     CIRCUIT_FAILURE_THRESHOLD: env.CIRCUIT_FAILURE_THRESHOLD,
     CIRCUIT_COOLDOWN_SECONDS: env.CIRCUIT_COOLDOWN_SECONDS,
+    RUN_LEASE_SECONDS: env.RUN_LEASE_SECONDS,
+    RECOMPUTE_DEGRADED_AFTER_SECONDS: env.RECOMPUTE_DEGRADED_AFTER_SECONDS,
     CORS_ORIGINS: env.CORS_ORIGINS,
     SOURCE_URL_ALLOW: env.SOURCE_URL_ALLOW,
     METRICS: env.METRICS,
@@ -169,6 +177,8 @@ export function loadConfig(env: Env): Config {
     retryBaseSeconds: raw.RETRY_BASE_SECONDS,
     circuitFailureThreshold: raw.CIRCUIT_FAILURE_THRESHOLD,
     circuitCooldownMs: raw.CIRCUIT_COOLDOWN_SECONDS * 1000,
+    runLeaseMs: raw.RUN_LEASE_SECONDS * 1000,
+    recomputeDegradedAfterMs: raw.RECOMPUTE_DEGRADED_AFTER_SECONDS * 1000,
     corsOrigins: raw.CORS_ORIGINS,
     sourceUrlAllow: raw.SOURCE_URL_ALLOW,
     telemetry: {

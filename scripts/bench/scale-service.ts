@@ -19,7 +19,8 @@ import { getPlatformProxy, unstable_readConfig } from "wrangler";
 import type { z } from "zod";
 import type { Role } from "../../src/auth/roles";
 import { clearMemoryCache, DATA_VERSION_KV_KEY } from "../../src/cache/versioned-cache";
-import { readDataVersion } from "../../src/db/queries";
+import { readDataVersion } from "../../src/db/data-version";
+import { oweCellsStatement } from "../../src/db/pending-cells";
 import type { Cell, Source } from "../../src/domain/catalogue";
 import type { Env } from "../../src/env";
 import { QUEUES } from "../../src/ingest/messages";
@@ -220,8 +221,28 @@ export class LocalService {
     return { run, seconds };
   }
 
-  /** Rebuilds `cells` with the recompute consumer's own code, `batchSize` cells a delivery. */
+  /** The cells owed a recompute, as a load left them. */
+  async owedCells(): Promise<Cell[]> {
+    const { results } = await this.env.DB.prepare(
+      "SELECT DISTINCT metric_key AS metricKey, band_key AS bandKey, period FROM pending_cells ORDER BY 1, 2, 3",
+    ).all<Cell>();
+    return results;
+  }
+
+  /**
+   * Rebuilds `cells` with the recompute consumer's own code, `batchSize` cells a delivery. Each
+   * is first made owed, as the latest run would have left it, since a cell that owes nothing is
+   * skipped: every pass then rebuilds every cell.
+   */
   async recompute(cells: readonly Cell[], batchSize: number, meter?: D1Meter): Promise<RecomputeResult> {
+    const latestRun = await this.env.DB.prepare(
+      "SELECT id FROM ingestion_runs ORDER BY started_at DESC LIMIT 1",
+    ).first<string>("id");
+    const now = new Date().toISOString();
+    const owe = oweCellsStatement({ runId: latestRun!, cells: [...cells], at: now, requeueAfter: now });
+    await this.env.DB.prepare(owe.sql)
+      .bind(...owe.values)
+      .run();
     const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
     for (let i = 0; i < cells.length; i += batchSize) {
       const { ctx, settle } = this.context("admin", meter ? { meter } : {});
@@ -298,7 +319,6 @@ interface RunSummary {
   received: number;
   accepted: number;
   rejected: number;
-  changedCells: Cell[];
 }
 
 /** The panel written straight into the database file by scale-bulk-load.ts, with the service's catalogue and rules. */
@@ -348,7 +368,7 @@ export async function loadSampleData(
     for (let attempt = 1; ; attempt++) {
       const { run } = await service.upload(source, file);
       if (run.status !== "failed" || attempt === UPLOAD_ATTEMPTS) {
-        return { ...run, changedCells: run.changedCellList ?? [] };
+        return run;
       }
       retries++;
     }
@@ -383,7 +403,6 @@ export async function loadSampleData(
 
   const failed = runs.find((run) => run.status === "failed");
   if (failed) throw new Error(`a load of the sample data failed: ${failed.error}`);
-  const cells = new Map(runs.flatMap((run) => run.changedCells).map((cell) => [JSON.stringify(cell), cell]));
   return {
     method: LOAD_METHODS[panelLoader],
     seconds: (performance.now() - started) / 1000,
@@ -394,6 +413,6 @@ export async function loadSampleData(
     received: runs.reduce((sum, run) => sum + run.received, 0),
     accepted: runs.reduce((sum, run) => sum + run.accepted, 0),
     rejected: runs.reduce((sum, run) => sum + run.rejected, 0),
-    cells: [...cells.values()],
+    cells: await service.owedCells(),
   };
 }

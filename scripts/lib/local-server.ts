@@ -159,16 +159,18 @@ export const WITHOUT_DEVTOOLS_ENV = { VSCODE_INSPECTOR_OPTIONS: "{}" };
 
 /**
  * Launched as `npm start` does; start.mjs passes its extra arguments (`wranglerArgs` after the
- * shared flags) on to `wrangler dev`.
+ * shared flags) on to `wrangler dev`, and reads `env` (SCHEDULED_INTERVAL_SECONDS, FEEDS_PORT).
  */
 export function startService(
   port: number,
   wranglerArgs: readonly string[] = [],
   name = "service",
+  env: Record<string, string> = {},
 ): ManagedServer {
   return ManagedServer.start(name, ["scripts/start.mjs", ...WRANGLER_DEV_FLAGS, ...wranglerArgs], {
     ...OFFLINE_WRANGLER_ENV,
     ...WITHOUT_DEVTOOLS_ENV,
+    ...env,
     PORT: String(port),
   });
 }

@@ -1,5 +1,5 @@
 import type { Database } from "../db/client";
-import { incrementDataVersion, readDataVersion } from "../db/queries";
+import { incrementDataVersion, readDataVersion } from "../db/data-version";
 import { prometheus } from "../observability/prometheus/recorder";
 
 /** KV key mirroring the D1 data version, so readers at the edge need not reach D1. */
@@ -91,17 +91,31 @@ export class VersionedCache {
 
   /** Marks all cached data stale. Call after every committed data change. */
   async bumpDataVersion(): Promise<string> {
-    const value = await incrementDataVersion(this.db());
+    return this.mirror(await incrementDataVersion(this.db()));
+  }
+
+  /**
+   * Copies D1's data version to KV and this isolate, after a batch that moved it itself; the
+   * cron calls it too, to mend a mirror that a crash between the two writes left behind.
+   */
+  async publishDataVersion(): Promise<string> {
+    return this.mirror(await readDataVersion(this.db()));
+  }
+
+  private async mirror(value: string): Promise<string> {
     if (this.readThrough) this.versionReadThrough = Promise.resolve(value);
     await this.kv.put(DATA_VERSION_KV_KEY, value);
     knownVersion = { value, checkedAt: Date.now() };
     return value;
   }
 
-  /** Reads `key` under the current data version, computing and storing it on a miss. */
+  /**
+   * Reads `key` under the current data version, computing and storing it on a miss; `compute`
+   * is told the version it computes for.
+   */
   async getOrCompute<T>(
     key: string,
-    compute: () => Promise<T>,
+    compute: (version: string) => Promise<T>,
   ): Promise<{ value: T; result: CacheResult; version: string }> {
     const version = await this.dataVersion();
     const versionedKey = `v${version}.${CACHE_LAYOUT}:${key}`;
@@ -112,12 +126,36 @@ export class VersionedCache {
       memory.set(versionedKey, stored);
       return counted({ value: stored, result: "kv", version });
     }
-    const value = await compute();
+    const value = await compute(version);
     memory.set(versionedKey, value);
     this.defer(this.kv.put(versionedKey, JSON.stringify(value), { expirationTtl: KV_TTL_SECONDS }));
     return counted({ value, result: "miss", version });
   }
+
+  /**
+   * Keeps `value` as the last answer for `key` computed from whole data, under any version, for
+   * an answer to fall back on while the data behind it is being rebuilt.
+   */
+  keepLastGood<T>(key: string, value: T, version: string): void {
+    const entry: LastGood<T> = { value, version };
+    memory.set(lastGoodKey(key), entry);
+    this.defer(this.kv.put(lastGoodKey(key), JSON.stringify(entry), { expirationTtl: KV_TTL_SECONDS }));
+  }
+
+  /** The last answer kept for `key` and the data version it was computed for, if any. */
+  async lastGood<T>(key: string): Promise<LastGood<T> | undefined> {
+    const inMemory = memory.get(lastGoodKey(key)) as LastGood<T> | undefined;
+    if (inMemory !== undefined) return inMemory;
+    return (await this.kv.get<LastGood<T>>(lastGoodKey(key), "json")) ?? undefined;
+  }
 }
+
+interface LastGood<T> {
+  value: T;
+  version: string;
+}
+
+const lastGoodKey = (key: string) => `last.${CACHE_LAYOUT}:${key}`;
 
 function counted<T extends { result: CacheResult }>(lookup: T): T {
   prometheus.count("cache_requests_total", { result: lookup.result });

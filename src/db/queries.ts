@@ -2,8 +2,8 @@ import { and, asc, count, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import type { Catalogue, QuantileRow } from "../domain/catalogue";
 import type { PeerGroupFilter, PeerGroupRow, PeerUnit } from "../domain/peer-units";
 import type { Database } from "./client";
+import { type OwedCell, owedCellsOf } from "./pending-cells";
 import {
-  meta,
   metrics,
   observations,
   peerGroupUnits,
@@ -81,8 +81,9 @@ function latestPeriodQuery(
 }
 
 /**
- * Every source's summary for one (metric, band, period) cell, read from the primary key. Without
- * a period, the cell of the latest one: found in the same query, so a miss costs one round trip.
+ * Every source's summary for one (metric, band, period) cell, read from the primary key, and the
+ * band's cells owed a recompute. Without a period, the cell of the latest one: found in the same
+ * query, so a miss costs one round trip.
  */
 export async function loadCell(
   db: Database,
@@ -90,8 +91,8 @@ export async function loadCell(
   bandKey: string,
   period: string | undefined,
   sourceIds: readonly string[],
-): Promise<(CellRow & { period: string })[]> {
-  return db
+): Promise<{ rows: (CellRow & { period: string })[]; owed: OwedCell[] }> {
+  const cell = db
     .select({ ...cellColumns, period: summaries.period })
     .from(summaries)
     .where(
@@ -105,6 +106,8 @@ export async function loadCell(
       ),
     )
     .orderBy(asc(summaries.sourceId));
+  const [rows, owed] = await db.batch([cell, owedCellsOf(db, metricKey, [bandKey])]);
+  return { rows, owed };
 }
 
 /** Rejected rows per source: those of its latest completed run. */
@@ -117,26 +120,9 @@ export async function rejectedRowCounts(db: Database): Promise<Map<string, numbe
   return new Map(rows.map((r) => [r.sourceId, r.rejected]));
 }
 
-const DATA_VERSION_KEY = "data_version";
-
 /** A query that reads nothing: does D1 answer? */
 export async function pingDatabase(db: Database): Promise<void> {
   await db.get(sql`SELECT 1`);
-}
-
-export async function readDataVersion(db: Database): Promise<string> {
-  const [row] = await db.select({ value: meta.value }).from(meta).where(eq(meta.key, DATA_VERSION_KEY));
-  return row?.value ?? "0";
-}
-
-/** Increments the data version; it changes whenever data does, so versioned cache keys go stale. */
-export async function incrementDataVersion(db: Database): Promise<string> {
-  const [row] = await db
-    .insert(meta)
-    .values({ key: DATA_VERSION_KEY, value: "1" })
-    .onConflictDoUpdate({ target: meta.key, set: { value: sql`CAST(${meta.value} AS INTEGER) + 1` } })
-    .returning({ value: meta.value });
-  return String(row!.value);
 }
 
 /** The rejections of a source's latest completed run, by line. */
@@ -150,18 +136,18 @@ export async function listRejectedRows(db: Database, sourceId: string, limit: nu
     .limit(limit);
 }
 
-/** Every source's summary of one (metric, band) across periods of one granularity. */
+/** Every source's summary of one (metric, band) across periods of one granularity, and the band's owed cells. */
 export async function loadSeries(
   db: Database,
   metricKey: string,
   bandKey: string,
   granularity: "year" | "quarter",
   sourceIds: readonly string[],
-): Promise<(CellRow & { period: string; periodOrder: number })[]> {
+): Promise<{ rows: (CellRow & { period: string; periodOrder: number })[]; owed: OwedCell[] }> {
   // period_order ends in 5 for a year and in 1–4 for a quarter.
   const granularityFilter =
     granularity === "year" ? sql`${summaries.periodOrder} % 10 = 5` : sql`${summaries.periodOrder} % 10 < 5`;
-  return db
+  const series = db
     .select({ ...cellColumns, period: summaries.period, periodOrder: summaries.periodOrder })
     .from(summaries)
     .where(
@@ -173,14 +159,17 @@ export async function loadSeries(
       ),
     )
     .orderBy(asc(summaries.periodOrder), asc(summaries.sourceId));
+  const [rows, owed] = await db.batch([series, owedCellsOf(db, metricKey, [bandKey])]);
+  return { rows, owed };
 }
 
 /**
  * A custom peer group's panel observations, outliers flagged, read through one range of a
  * covering index (observations_peer_span, or observations_peer_industry for one industry) and
  * nothing beyond them; with the units recompute counted in `bandKeys`, the bands the group
- * reaches into. Without a period, of the latest with panel data, which each statement finds as
- * the same subquery (summaries_metric_latest): one round trip either way.
+ * reaches into, and those bands' cells owed a recompute. Without a period, of the latest with
+ * panel data, which each statement finds as the same subquery (summaries_metric_latest): one
+ * round trip either way.
  */
 export async function peerGroupRows(
   db: Database,
@@ -189,7 +178,7 @@ export async function peerGroupRows(
   sourceIds: readonly string[],
   group: PeerGroupFilter,
   bandKeys: readonly string[],
-): Promise<{ period: string | undefined; rows: PeerGroupRow[]; units: PeerUnit[] }> {
+): Promise<{ period: string | undefined; rows: PeerGroupRow[]; units: PeerUnit[]; owed: OwedCell[] }> {
   const latest = latestPeriodQuery(db, metricKey, null, sourceIds);
   const inPeriod = (column: typeof observations.period | typeof peerGroupUnits.period) =>
     period === undefined ? sql`${column} = (${latest})` : eq(column, period);
@@ -232,10 +221,11 @@ export async function peerGroupRows(
         inArray(peerGroupUnits.bandKey, [...bandKeys]),
       ),
     );
+  const owedCells = owedCellsOf(db, metricKey, bandKeys);
   if (period !== undefined) {
-    const [rows, units] = await db.batch([groupRows, unitCounts]);
-    return { period, rows, units };
+    const [rows, units, owed] = await db.batch([groupRows, unitCounts, owedCells]);
+    return { period, rows, units, owed };
   }
-  const [[found], rows, units] = await db.batch([latest, groupRows, unitCounts]);
-  return { period: found?.period, rows, units };
+  const [[found], rows, units, owed] = await db.batch([latest, groupRows, unitCounts, owedCells]);
+  return { period: found?.period, rows, units, owed };
 }

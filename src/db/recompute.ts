@@ -4,6 +4,8 @@ import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Cell } from "../domain/catalogue";
 import type { PeerUnit } from "../domain/peer-units";
 import type { Database } from "./client";
+import { INCREMENT_DATA_VERSION_SQL } from "./data-version";
+import { owedUpTo, payCell } from "./pending-cells";
 import { observations, peerGroupUnits, sources, summaries } from "./schema";
 
 /*
@@ -29,8 +31,16 @@ export interface RebuiltSlice {
 const inCell = (table: Record<"metricKey" | "bandKey" | "period", SQLiteColumn>, cell: Cell) =>
   and(eq(table.metricKey, cell.metricKey), eq(table.bandKey, cell.bandKey), eq(table.period, cell.period));
 
-/** Every panel observation of the cell. */
-export function cellObservations(db: Database, cell: Cell) {
+/**
+ * What a rebuild of the cell starts from, in one round trip: the newest debt row it will pay
+ * (null when the cell owes nothing, as for a redelivered message), and its panel observations.
+ */
+export async function cellRebuildInputs(db: Database, cell: Cell) {
+  const [[owed], rows] = await db.batch([owedUpTo(db, cell), cellObservations(db, cell)]);
+  return { owedUpTo: owed?.seq ?? null, rows };
+}
+
+function cellObservations(db: Database, cell: Cell) {
   return db
     .select({
       sourceId: observations.sourceId,
@@ -46,10 +56,16 @@ export function cellObservations(db: Database, cell: Cell) {
 /**
  * Writes a cell's rebuild in ONE batch, which D1 applies atomically, so readers never see half of
  * it: the cell's peer-group units and the summaries of panel sources no longer in it are dropped,
- * then each slice's outlier flags, summary and units written. Survey rows are untouched. Outlier
- * keys and units go as one bound JSON array each: D1 binds at most 100 parameters per statement.
+ * then each slice's outlier flags, summary and units written, the debt the rebuild saw paid and
+ * the data version moved. Survey rows are untouched. Outlier keys and units go as one bound JSON
+ * array each: D1 binds at most 100 parameters per statement.
  */
-export async function writeCellRebuild(db: Database, cell: Cell, slices: RebuiltSlice[]): Promise<void> {
+export async function writeCellRebuild(
+  db: Database,
+  cell: Cell,
+  slices: RebuiltSlice[],
+  owedUpTo: number,
+): Promise<void> {
   const writes: BatchItem<"sqlite">[] = [
     db.delete(peerGroupUnits).where(inCell(peerGroupUnits, cell)),
     db.delete(summaries).where(
@@ -89,5 +105,6 @@ export async function writeCellRebuild(db: Database, cell: Cell, slices: Rebuilt
         FROM json_each(${JSON.stringify(unitValues)})`),
     );
   }
+  writes.push(payCell(db, cell, owedUpTo), db.run(sql.raw(INCREMENT_DATA_VERSION_SQL)));
   await db.batch(writes as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
 }

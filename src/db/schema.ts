@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
-import { type Cell, DEFAULT_MIN_N, type SourceMapping } from "../domain/catalogue";
+import { DEFAULT_MIN_N, type SourceMapping } from "../domain/catalogue";
 
 export const metrics = sqliteTable(
   "metrics",
@@ -236,8 +236,9 @@ export const ingestionRuns = sqliteTable(
       .references(() => sources.id, { onDelete: "cascade" }),
     /** upload: a file posted by an operator; refresh: a fetch asked for by hand; schedule: by the cron. */
     trigger: text("trigger", { enum: ["upload", "refresh", "schedule"] }).notNull(),
+    /** interrupted: an upload whose process died before its swap; nothing of it was kept. */
     status: text("status", {
-      enum: ["queued", "running", "succeeded", "failed", "partially_succeeded"],
+      enum: ["queued", "running", "succeeded", "failed", "partially_succeeded", "interrupted"],
     }).notNull(),
     received: integer("received").notNull().default(0),
     accepted: integer("accepted").notNull().default(0),
@@ -249,14 +250,52 @@ export const ingestionRuns = sqliteTable(
     error: text("error"),
     /** Deliveries of the run's queue message so far; 1 for uploads. */
     attempts: integer("attempts").notNull().default(0),
-    /** (metric, band, period) cells the run changed, each sent to the recompute queue. */
+    /** (metric, band, period) cells the run changed; pending_cells holds those not yet rebuilt. */
     changedCells: integer("changed_cells").notNull().default(0),
-    /** Of those, the cells the recompute queue has rebuilt so far. */
-    recomputedCells: integer("recomputed_cells").notNull().default(0),
-    /** The changed cells themselves, so a recompute that was never queued can be sent again. */
-    changedCellList: text("changed_cell_list", { mode: "json" }).$type<Cell[]>(),
+    /**
+     * Who holds the run while it is in flight: a token of the attempt that claimed it. Every write
+     * of the attempt checks it, so an attempt that lost its lease cannot touch the run any more.
+     */
+    leaseOwner: text("lease_owner"),
+    /** When a run in flight is taken over: requeued (a fetch), or ended as interrupted (an upload). */
+    leaseExpiresAt: text("lease_expires_at"),
+    /** Times the run was taken over after its lease expired; bounded, so a run that kills its worker ends. */
+    handovers: integer("handovers").notNull().default(0),
   },
-  (t) => [index("ingestion_runs_source").on(t.sourceId, t.startedAt)],
+  (t) => [
+    index("ingestion_runs_source").on(t.sourceId, t.startedAt),
+    index("ingestion_runs_lease").on(t.status, t.leaseExpiresAt),
+  ],
+);
+
+/**
+ * Recompute owed: a row per cell a run changed, written by the run's swap batch and deleted by
+ * the cell's rebuild batch, so a crash at any point leaves the debt on record. Until its rows are
+ * gone, a cell's summaries are stale (or missing) and its answers say so.
+ */
+export const pendingCells = sqliteTable(
+  "pending_cells",
+  {
+    /** Order of arrival: a rebuild clears only the rows that were there when it read the cell. */
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    metricKey: text("metric_key").notNull(),
+    bandKey: text("band_key").notNull(),
+    period: text("period").notNull(),
+    runId: text("run_id")
+      .notNull()
+      .references(() => ingestionRuns.id, { onDelete: "cascade" }),
+    /** When the run's swap made the cell's summaries stale. */
+    since: text("since").notNull(),
+    /** The data version before that swap: the last whose answers the cell's summaries were current for. */
+    dataVersion: text("data_version").notNull(),
+    /** When the cell is sent to the recompute queue again, should it still be owed by then. */
+    requeueAfter: text("requeue_after").notNull(),
+  },
+  (t) => [
+    index("pending_cells_cell").on(t.metricKey, t.bandKey, t.period),
+    index("pending_cells_run").on(t.runId),
+    index("pending_cells_requeue").on(t.requeueAfter),
+  ],
 );
 
 /**

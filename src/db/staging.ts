@@ -1,6 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import type { Cell, SourceKind } from "../domain/catalogue";
 import type { D1Client, Database } from "./client";
+import { leaseFence, type RunLease } from "./runs";
 import { rejectedRows, stagedChunks } from "./schema";
 
 /*
@@ -10,31 +11,41 @@ import { rejectedRows, stagedChunks } from "./schema";
  * Raw SQL throughout, since json_each has no query-builder form.
  */
 
-export async function stageChunk(
-  db: Database,
-  runId: string,
-  seq: number,
+/** Rows a run's attempt stages in one batch: accepted rows as the next chunk, and rejections. */
+export interface StagedPart {
   /** Accepted rows as ingest/ maps them: observations of a panel, or a survey's summaries. */
-  rows: readonly object[],
-): Promise<void> {
-  await db.insert(stagedChunks).values({ runId, seq, rows: JSON.stringify(rows) });
+  chunk?: { seq: number; rows: readonly object[] };
+  rejections?: { sourceId: string; rows: readonly { line: number; reason: string }[]; at: string };
 }
 
 /**
- * Records a run's rejected rows as they are found, so a huge bad file is never held in memory;
- * one bound JSON array per statement, since D1 binds at most 100 parameters.
+ * Stages a part of the run's file behind its lease (db/runs.ts leaseFence), renewing it: once
+ * another attempt has taken the run over, the batch fails and nothing of it is written. With no
+ * rows, it only renews the lease. Rejections go as one bound JSON array, since D1 binds at most
+ * 100 parameters per statement, so a huge bad file is never held in memory.
  */
-export async function stageRejections(
-  db: Database,
-  sourceId: string,
-  runId: string,
-  rows: readonly { line: number; reason: string }[],
-  at: string,
-): Promise<void> {
-  await db.all(sql`
-    INSERT INTO rejected_rows (source_id, run_id, line, reason, rejected_at)
-    SELECT ${sourceId}, ${runId}, value ->> 'line', value ->> 'reason', ${at}
-    FROM json_each(${JSON.stringify(rows)})`);
+export async function stageUnderLease(db: Database, lease: RunLease, part: StagedPart): Promise<void> {
+  const client = db.$client;
+  const writes = [leaseFence(client, lease)];
+  if (part.chunk) {
+    writes.push(
+      client
+        .prepare("INSERT INTO staged_chunks (run_id, seq, rows) VALUES (?, ?, ?)")
+        .bind(lease.runId, part.chunk.seq, JSON.stringify(part.chunk.rows)),
+    );
+  }
+  if (part.rejections) {
+    const { sourceId, rows, at } = part.rejections;
+    writes.push(
+      client
+        .prepare(
+          `INSERT INTO rejected_rows (source_id, run_id, line, reason, rejected_at)
+           SELECT ?1, ?2, value ->> 'line', value ->> 'reason', ?3 FROM json_each(?4)`,
+        )
+        .bind(sourceId, lease.runId, at, JSON.stringify(rows)),
+    );
+  }
+  await client.batch(writes);
 }
 
 interface StagedChanges {

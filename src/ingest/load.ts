@@ -1,6 +1,6 @@
 import type { Database } from "../db/client";
-import { finishRunBatch } from "../db/runs";
-import { stageChunk, stagedChanges, stageRejections, swapStatements } from "../db/staging";
+import { finishRunBatch, leaseFence, type RunLease } from "../db/runs";
+import { stagedChanges, stageUnderLease, swapStatements } from "../db/staging";
 import type { Catalogue, Cell, Source } from "../domain/catalogue";
 import type { CsvRecord } from "./csv";
 import { SourceRowReader, type StagedSummary } from "./upload";
@@ -24,15 +24,30 @@ export interface LoadCounts {
 
 export const noCounts = (): LoadCounts => ({ received: 0, accepted: 0, rejected: 0, unchanged: 0 });
 
+/** An attempt's hold on its run: every write renews the lease for `leaseMs` from then. */
+export interface RunHold {
+  runId: string;
+  owner: string;
+  leaseMs: number;
+}
+
+export const renewedLease = (hold: RunHold, now = Date.now()): RunLease => ({
+  runId: hold.runId,
+  owner: hold.owner,
+  expiresAt: new Date(now + hold.leaseMs).toISOString(),
+});
+
 /**
- * Reads one file into the stage of run `runId`: every record is mapped and validated, accepted
+ * Reads one file into the stage of the held run: every record is mapped and validated, accepted
  * rows are staged and rejected rows recorded as they stream past. Nothing live changes yet.
- * `counts` is updated as rows are read, so a caller can report how far a failed load got.
+ * `counts` is updated as rows are read, so a caller can report how far a failed load got. The
+ * lease is renewed with every write, and at least three times a lease however slowly the file
+ * arrives, so that only an attempt that died loses its run.
  */
 export async function stageRecords(
   db: Database,
   source: Source,
-  runId: string,
+  hold: RunHold,
   records: AsyncIterable<CsvRecord[]>,
   catalogue: Catalogue,
   rules: RulesByMetric,
@@ -44,10 +59,15 @@ export async function stageRecords(
   let accepted: Observation[] | StagedSummary[] = [];
   let rejections: Rejection[] = [];
   let chunks = 0;
+  let renewedAt = Date.now();
 
   const flush = async () => {
-    if (accepted.length > 0) await stageChunk(db, runId, chunks++, accepted);
-    if (rejections.length > 0) await stageRejections(db, source.id, runId, rejections, startedAt);
+    renewedAt = Date.now();
+    await stageUnderLease(db, renewedLease(hold, renewedAt), {
+      chunk: accepted.length > 0 ? { seq: chunks++, rows: accepted } : undefined,
+      rejections:
+        rejections.length > 0 ? { sourceId: source.id, rows: rejections, at: startedAt } : undefined,
+    });
     accepted = [];
     rejections = [];
   };
@@ -66,6 +86,7 @@ export async function stageRecords(
       }
       if (accepted.length >= CHUNK_ROWS || rejections.length >= CHUNK_ROWS) await flush();
     }
+    if (Date.now() - renewedAt > hold.leaseMs / 3) await flush();
   }
   await flush();
 }
@@ -83,28 +104,32 @@ export function runOutcome(counts: LoadCounts): RunOutcome {
 }
 
 /**
- * Swaps a staged run in with ONE atomic batch, which also ends the run (outcome, counts and the
- * cells it changed), makes its rejections the source's and records when the source last loaded:
- * either all of that happened or none of it did. Returns the panel cells to recompute.
+ * Swaps a staged run in with ONE atomic batch, behind the attempt's lease, which also ends the
+ * run (outcome, counts and the cells it changed, now owed a recompute), makes its rejections the
+ * source's, records when the source last loaded and moves the data version: either all of that
+ * happened or none of it did. Returns the panel cells to recompute.
  */
 export async function commitRun(
   db: Database,
   source: Source,
-  runId: string,
+  hold: RunHold,
   counts: LoadCounts,
 ): Promise<Cell[]> {
-  const { unchanged, changedCells } = await stagedChanges(db, runId, source.id, source.kind);
+  const { unchanged, changedCells } = await stagedChanges(db, hold.runId, source.id, source.kind);
   counts.unchanged = unchanged;
   const client = db.$client;
+  const now = Date.now();
   await client.batch([
-    ...swapStatements(client, runId, source.id, source.kind),
+    leaseFence(client, renewedLease(hold, now)),
+    ...swapStatements(client, hold.runId, source.id, source.kind),
     ...finishRunBatch(client, {
-      runId,
+      runId: hold.runId,
       sourceId: source.id,
       ...runOutcome(counts),
       ...counts,
       changedCells,
-      finishedAt: new Date().toISOString(),
+      finishedAt: new Date(now).toISOString(),
+      requeueAfter: renewedLease(hold, now).expiresAt,
       runsWithRejectionsKept: RUNS_WITH_REJECTIONS_KEPT,
     }),
   ]);

@@ -7,13 +7,14 @@ export const ingestMessage = z.object({
 });
 export type IngestMessage = z.infer<typeof ingestMessage>;
 
-/** Asks the recompute consumer to rebuild one (metric, band, period) cell a run changed. */
+/**
+ * Asks the recompute consumer to rebuild one (metric, band, period) cell, if it still owes a
+ * recompute. Messages of earlier releases also carry a runId, which is ignored.
+ */
 export const recomputeMessage = z.object({
   metricKey: z.string().min(1),
   bandKey: z.string().min(1),
   period: z.string().min(1),
-  /** The run that changed the cell; its recomputedCells count goes up once the cell is rebuilt. */
-  runId: z.string().min(1).optional(),
 });
 export type RecomputeMessage = z.infer<typeof recomputeMessage>;
 

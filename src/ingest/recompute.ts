@@ -1,5 +1,5 @@
 import type { Database } from "../db/client";
-import { cellObservations, type RebuiltSlice, writeCellRebuild } from "../db/recompute";
+import { cellRebuildInputs, type RebuiltSlice, writeCellRebuild } from "../db/recompute";
 import type { Cell } from "../domain/catalogue";
 import { countPeerUnits } from "../domain/peer-units";
 import { parsePeriod } from "../domain/periods";
@@ -16,14 +16,16 @@ export interface RecomputeResult {
  * Rebuilds one (metric, band, period) cell for every panel source in it, the unit the recompute
  * queue works in: each source's rows are screened for outliers and summarized, and the flags,
  * summaries and peer-group units written by one atomic batch (db/recompute.ts), which also drops
- * what panel sources no longer in the cell left there. Idempotent, so a redelivered message is harmless.
+ * what panel sources no longer in the cell left there and pays the cell's debt. A cell that owes
+ * nothing is left alone (null), so a redelivered message costs one read and moves nothing.
  */
 export async function recomputeCell(
   db: Database,
   cell: Cell,
   outlierMethod: OutlierMethod,
-): Promise<RecomputeResult> {
-  const rows = await cellObservations(db, cell);
+): Promise<RecomputeResult | null> {
+  const { owedUpTo, rows } = await cellRebuildInputs(db, cell);
+  if (owedUpTo === null) return null;
   const result: RecomputeResult = { cells: 0, observations: rows.length, outliers: 0 };
   const slices: RebuiltSlice[] = [];
   for (const [sourceId, sourceRows] of Map.groupBy(rows, (row) => row.sourceId)) {
@@ -45,6 +47,6 @@ export async function recomputeCell(
     result.cells++;
     result.outliers += outlierKeys.length;
   }
-  await writeCellRebuild(db, cell, slices);
+  await writeCellRebuild(db, cell, slices, owedUpTo);
   return result;
 }

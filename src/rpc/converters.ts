@@ -158,6 +158,8 @@ export function benchmarkResponse(
         : { id: s.id, name: s.name, kind: toEnum(SourceKind, s.kind), n: s.n, withheld: s.withheld },
     ),
     withheldCompanies: result.withheldCompanies,
+    stale: result.stale,
+    dataVersion: result.dataVersion,
     statistics: result.statistics && {
       pooled: result.statistics.pooled,
       panels: result.statistics.panels.map((p) => ({
@@ -203,6 +205,8 @@ export function timeSeriesResponse(
         }
       : undefined,
     trendReason: result.trendReason,
+    stale: result.stale,
+    dataVersion: result.dataVersion,
   };
 }
 

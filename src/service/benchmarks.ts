@@ -24,6 +24,7 @@ import {
   toSourceSummary,
 } from "./distribution";
 import { loadPeerGroup } from "./peer-groups";
+import { owedFor, recomputePending, type Staleness, stalenessOf } from "./staleness";
 
 /** A (metric, band, period) cell as one caller may see it: pooled over the sources it may see. */
 export interface BenchmarkCell {
@@ -34,6 +35,8 @@ export interface BenchmarkCell {
   /** Every source with data in the cell; those the caller may not see are listed as withheld. */
   sources: SourceEntry[];
   panelStatistics: PanelStatistics[];
+  /** Set when a recompute of the cell is owed: the summaries read are those from before the load. */
+  staleness?: Staleness;
 }
 
 export interface BenchmarkResult {
@@ -45,6 +48,10 @@ export interface BenchmarkResult {
   sources: SourceEntry[];
   /** Custom peer groups: companies in the range that sit in units too small to show. */
   withheldCompanies?: number;
+  /** Present when the answer predates a load whose recompute is still owed. */
+  stale?: true;
+  /** With stale: the data version the answer was current for. */
+  dataVersion?: string;
   statistics?: {
     pooled: { median: number; iqr: number };
     panels: PanelStatistics[];
@@ -54,7 +61,8 @@ export interface BenchmarkResult {
 /**
  * Resolves the query and returns the cell's per-source summaries with their pool, as the caller
  * may see them. Cached under the data version and the caller's view, so the hot path reads at
- * most one KV entry and never scans observations.
+ * most one KV entry and never scans observations. While a recompute of the cell is owed, its
+ * earlier summaries are served marked stale, or 503 when it has none yet.
  */
 export async function loadBenchmarkCell(
   ctx: ServiceContext,
@@ -74,18 +82,20 @@ export async function loadBenchmarkCell(
     query.sources ? sourceIds : null,
   ]);
   const { value: cell } = await ctx.cache.getOrCompute(key, async () => {
-    const rows = await loadCell(ctx.db, metric.key, revenueRange.key, query.period, sourceIds);
+    const { rows, owed } = await loadCell(ctx.db, metric.key, revenueRange.key, query.period, sourceIds);
+    const pending = owedFor(owed, query.period, rows[0]?.period);
+    const what = `${metric.key} in the ${revenueRange.key} band${query.period ? ` for ${query.period}` : ""}`;
     if (rows.length === 0) {
+      if (pending.length > 0) throw recomputePending(`Benchmark data for ${what}`);
       throw new ServiceError(
         "not_found",
         "no-data",
-        `No benchmark data for ${metric.key} in the ${revenueRange.key} band` +
-          (query.period ? ` for ${query.period}` : "") +
-          (query.sources ? ` from ${sourceIds.join(", ")}` : "") +
-          ".",
+        `No benchmark data for ${what}${query.sources ? ` from ${sourceIds.join(", ")}` : ""}.`,
       );
     }
-    return buildCell(disclosure, metric, revenueRange, rows[0]!.period, rows, sources);
+    const cell = buildCell(disclosure, metric, revenueRange, rows[0]!.period, rows, sources);
+    const staleness = stalenessOf(pending);
+    return staleness ? { ...cell, staleness } : cell;
   });
   return cell;
 }
@@ -157,6 +167,7 @@ export async function getBenchmarks(
   };
   if ("withheldCompanies" in cell && cell.withheldCompanies > 0)
     result.withheldCompanies = cell.withheldCompanies;
+  if (cell.staleness) Object.assign(result, cell.staleness);
   if (query.includeStatistics) {
     result.statistics = {
       pooled: { median: cell.pooled.p50, iqr: cell.pooled.p75 - cell.pooled.p25 },

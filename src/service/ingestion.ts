@@ -1,13 +1,16 @@
 import type { Database } from "../db/client";
+import { cellsOwedByRuns, takeDueCells } from "../db/pending-cells";
 import {
+  activeRunOf,
   findRunRow,
-  insertRun,
+  insertRunUnlessBusy,
+  leaseOwnerOf,
   listRunRows,
   markRunFailed,
   type RunRow,
   type RunTrigger,
   runRejections,
-  runsWithRecomputeOwed,
+  takeOverExpiredRuns,
 } from "../db/runs";
 import { findSource } from "../db/sources";
 import { discardStaged } from "../db/staging";
@@ -15,7 +18,15 @@ import type { Cell, Source } from "../domain/catalogue";
 import { invalidArgument, ServiceError } from "../domain/errors";
 import type { CsvRecord } from "../ingest/csv";
 import { FetchFailure } from "../ingest/fetch";
-import { commitRun, type LoadCounts, noCounts, runOutcome, stageRecords } from "../ingest/load";
+import {
+  commitRun,
+  type LoadCounts,
+  noCounts,
+  type RunHold,
+  renewedLease,
+  runOutcome,
+  stageRecords,
+} from "../ingest/load";
 import { sendAll } from "../ingest/messages";
 import { readRecords } from "../ingest/records";
 import type { Rejection } from "../ingest/validation";
@@ -30,16 +41,30 @@ import { noSuchSource } from "./sources";
 /** Rejections a run answers with; for the source's latest run, GET /api/v1/sources/:id/rejections has them all. */
 const RUN_REJECTIONS_SHOWN = 100;
 
-export interface IngestionRun extends Omit<RunRow, "finishedAt"> {
+/** Times a fetch's run is taken over after its lease expired before it ends as interrupted. */
+const MAX_HANDOVERS = 3;
+
+/**
+ * A run as the API shows it. Its status is "recomputing" from its swap until the recompute queue
+ * has rebuilt every cell it changed; who holds its lease is the service's own business.
+ */
+export interface IngestionRun extends Omit<RunRow, "status" | "finishedAt" | "leaseOwner"> {
+  status: RunRow["status"] | "recomputing";
   finishedAt: string | null;
   durationMs: number | null;
+  /** Of the cells the run changed, those rebuilt so far. */
+  recomputedCells: number;
   rejections: Rejection[];
 }
 
-function toRun(row: RunRow, rejections: Rejection[]): IngestionRun {
+function toRun(row: RunRow, cellsOwed: number, rejections: Rejection[]): IngestionRun {
+  const { leaseOwner: _, ...shown } = row;
+  const loaded = row.status === "succeeded" || row.status === "partially_succeeded";
   return {
-    ...row,
+    ...shown,
+    status: loaded && cellsOwed > 0 ? "recomputing" : row.status,
     durationMs: row.finishedAt ? Date.parse(row.finishedAt) - Date.parse(row.startedAt) : null,
+    recomputedCells: row.changedCells - cellsOwed,
     rejections,
   };
 }
@@ -51,42 +76,79 @@ export async function findUploadTarget(ctx: ServiceContext, sourceId: string): P
   return source;
 }
 
-/** Records a new run; queued runs wait for the ingest consumer, running ones start at once. */
+/**
+ * Records a new run of a source that has none in flight; when one is, and its lease has expired,
+ * it is taken over first. A running run (an upload) is held by the caller from the start; a
+ * queued one waits for the ingest consumer to claim it, and is taken over should its message not
+ * arrive within a lease.
+ */
 export async function createRun(
-  db: Database,
+  ctx: ServiceContext,
   sourceId: string,
   trigger: RunTrigger,
   status: "queued" | "running",
-): Promise<string> {
-  const id = crypto.randomUUID();
-  await insertRun(db, { id, sourceId, trigger, status, attempts: status === "running" ? 1 : 0 });
-  return id;
+  now = Date.now(),
+): Promise<RunHold> {
+  const hold: RunHold = {
+    runId: crypto.randomUUID(),
+    owner: crypto.randomUUID(),
+    leaseMs: ctx.config.runLeaseMs,
+  };
+  const insert = () =>
+    insertRunUnlessBusy(ctx.db, {
+      id: hold.runId,
+      sourceId,
+      trigger,
+      status,
+      attempts: status === "running" ? 1 : 0,
+      leaseOwner: status === "running" ? hold.owner : null,
+      leaseExpiresAt: renewedLease(hold, now).expiresAt,
+    });
+  if (!(await insert())) {
+    const { interrupted } = await recoverExpiredRuns(ctx, now, sourceId);
+    if (interrupted.length === 0 || !(await insert())) throw await runInProgress(ctx.db, sourceId, now);
+  }
+  return hold;
 }
 
-/**
- * Sends one message per changed cell to the recompute queue, whose consumer rebuilds the cell
- * and then moves the data version.
- */
-async function queueRecompute(ctx: ServiceContext, runId: string, cells: Cell[]): Promise<void> {
+/** A second load would race the one in flight for the source's data: come back when its lease ends. */
+async function runInProgress(db: Database, sourceId: string, now: number): Promise<ServiceError> {
+  const running = await activeRunOf(db, sourceId);
+  const expiresAt = running?.leaseExpiresAt ? Date.parse(running.leaseExpiresAt) : now;
+  return new ServiceError(
+    "conflict",
+    "run-in-progress",
+    `Source "${sourceId}" already has run ${running?.id ?? "(just finished)"} queued or running; ` +
+      `GET /api/v1/ingestion/runs/${running?.id ?? ""} shows it.`,
+    [],
+    { "Retry-After": String(Math.max(1, Math.ceil((expiresAt - now) / 1000))) },
+  );
+}
+
+/** Sends one message per cell to the recompute queue, whose consumer rebuilds what is still owed. */
+async function queueRecompute(ctx: ServiceContext, cells: Cell[]): Promise<void> {
   await sendAll(
     ctx.queues.recompute,
-    cells.map(({ metricKey, bandKey, period }) => ({ metricKey, bandKey, period, runId })),
+    cells.map(({ metricKey, bandKey, period }) => ({ metricKey, bandKey, period })),
   );
 }
 
 /**
- * Loads a file under an existing run and records how it ended; shared by uploads and
+ * Loads a file under a run the caller holds and records how it ended; shared by uploads and
  * refreshes. Until the swap, an error marks the run failed, drops what it staged and is rethrown
- * for the caller to answer or retry. The swap ends the run in the same atomic batch; what
- * follows it (moving the data version, queueing the recompute) cannot undo it, so a failure
- * there is logged and left to the cron, which requeues recomputes that never arrived.
+ * for the caller to answer or retry, unless the run was taken over meanwhile: then it is the
+ * new holder's, and left alone. The swap ends the run in the same atomic batch, which also
+ * records the recompute owed and moves the data version; what follows it (mirroring the version,
+ * queueing the recompute) cannot undo it, so a failure there is logged and left to the cron,
+ * which mirrors the version again and requeues owed cells.
  */
 export async function executeRun(
   ctx: ServiceContext,
   source: Source,
-  runId: string,
+  hold: RunHold,
   records: AsyncIterable<CsvRecord[]>,
 ): Promise<LoadCounts> {
+  const runId = hold.runId;
   const counts = noCounts();
   let changedCells: Cell[];
   try {
@@ -94,7 +156,7 @@ export async function executeRun(
     await stageRecords(
       ctx.db,
       source,
-      runId,
+      hold,
       records,
       catalogue,
       rules,
@@ -103,11 +165,15 @@ export async function executeRun(
     );
     // An empty file is a mistake upstream, not news that the source has no rejections.
     if (counts.received === 0) throw invalidArgument([{ field: "body", message: "the file has no rows" }]);
-    changedCells = await commitRun(ctx.db, source, runId, counts);
+    changedCells = await commitRun(ctx.db, source, hold, counts);
   } catch (error) {
+    if ((await leaseOwnerOf(ctx.db, runId).catch(() => hold.owner)) !== hold.owner) {
+      logEvent("warn", "ingestion run taken over", runFields(source, runId, counts));
+      throw runTakenOver(runId);
+    }
     await discardStaged(ctx.db, runId).catch(() => {});
     // Failed for now: whether the run ends here is the caller's to say (a refresh may retry it).
-    await markRunFailed(ctx.db, runId, failureReason(error), counts);
+    await markRunFailed(ctx.db, hold, failureReason(error), counts);
     logEvent("warn", "ingestion run failed", {
       ...runFields(source, runId, counts),
       "event.outcome": "failure",
@@ -126,9 +192,8 @@ export async function executeRun(
     "labels.changed_cells": changedCells.length,
   });
   try {
-    // The source's rejections and freshness changed; survey cells are served as loaded.
-    await ctx.cache.bumpDataVersion();
-    await queueRecompute(ctx, runId, changedCells);
+    if (counts.accepted > 0) await ctx.cache.publishDataVersion();
+    await queueRecompute(ctx, changedCells);
   } catch (error) {
     logEvent("error", "run loaded; follow-up failed", {
       ...runFields(source, runId, counts),
@@ -138,23 +203,69 @@ export async function executeRun(
   return counts;
 }
 
-/** Recomputes that have not all arrived this long after their run are sent again. */
-const RECOMPUTE_OVERDUE_MS = 10 * 60_000;
+const RUN_TAKEN_OVER = "run-taken-over";
+
+const runTakenOver = (runId: string) =>
+  new ServiceError(
+    "unavailable",
+    RUN_TAKEN_OVER,
+    `Run ${runId} stopped renewing its lease and was taken over; nothing of this attempt was kept. Try again.`,
+  );
+
+/** Whether an attempt failed because another took its run over: the run is then no longer its to end. */
+export const wasTakenOver = (error: unknown) =>
+  error instanceof ServiceError && error.reason === RUN_TAKEN_OVER;
 
 /**
- * Sends again the changed cells of runs whose recompute never completed (its queueing failed,
- * or its messages were dead-lettered) and that finished within the last day. Rebuilding a cell
- * twice is harmless. Returns the runs requeued.
+ * Sends again the cells still owed a recompute a lease after they were last sent: their message
+ * was lost with a restart, its queueing failed, or it was dead-lettered. A cell rebuilt meanwhile
+ * owes nothing, and its message does nothing. Returns the cells sent.
  */
-export async function requeueOverdueRecomputes(ctx: ServiceContext, now = Date.now()): Promise<string[]> {
-  const overdue = await runsWithRecomputeOwed(
+export async function requeueOwedCells(ctx: ServiceContext, now = Date.now()): Promise<Cell[]> {
+  const cells = await takeDueCells(
     ctx.db,
-    new Date(now - 24 * 60 * 60_000).toISOString(),
-    new Date(now - RECOMPUTE_OVERDUE_MS).toISOString(),
+    new Date(now).toISOString(),
+    new Date(now + ctx.config.runLeaseMs).toISOString(),
   );
-  for (const run of overdue) await queueRecompute(ctx, run.id, run.cells ?? []);
-  return overdue.map((run) => run.id);
+  await queueRecompute(ctx, cells);
+  return cells;
 }
+
+/**
+ * Takes over the runs in flight whose lease expired, optionally of one source (db/runs.ts
+ * takeOverExpiredRuns says how): a requeued fetch gets a new message, an interrupted run loses
+ * what it staged. Each run is taken by one caller however many run this at once.
+ */
+export async function recoverExpiredRuns(ctx: ServiceContext, now = Date.now(), sourceId?: string) {
+  const taken = await takeOverExpiredRuns(ctx.db, {
+    now: new Date(now).toISOString(),
+    expectedBy: new Date(now + ctx.config.runLeaseMs).toISOString(),
+    maxHandovers: MAX_HANDOVERS,
+    sourceId,
+  });
+  for (const run of taken.interrupted) {
+    await discardStaged(ctx.db, run.id);
+    prometheus.count("ingestion_runs_total", { source: run.sourceId, status: "interrupted" });
+    logEvent("warn", "ingestion run interrupted", takeoverFields(run, "interrupted"));
+  }
+  for (const run of taken.requeued) {
+    logEvent("warn", "ingestion run taken over", takeoverFields(run, "requeued"));
+    // Should the send fail, the run's new lease expires too, and the next sweep tries again.
+    await ctx.queues.ingest
+      .send({ runId: run.id, sourceId: run.sourceId }, { contentType: "json" })
+      .catch((error) =>
+        logEvent("error", "ingest message could not be queued", { "error.type": errorType(error) }),
+      );
+  }
+  return taken;
+}
+
+const takeoverFields = (run: { id: string; sourceId: string }, outcome: string) => ({
+  "event.dataset": "ingestion.run",
+  "labels.source": run.sourceId,
+  "labels.run_id": run.id,
+  "labels.takeover": outcome,
+});
 
 /** Panels store company keys only as pseudonyms: without the secret, nothing of theirs is loaded. */
 function companyKeySecret(ctx: ServiceContext, source: Source): string {
@@ -195,11 +306,11 @@ const countFailedRun = (sourceId: string) =>
 /** Ends a run as failed for good: recorded, and counted once. */
 export async function finishRunFailed(
   db: Database,
-  run: { id: string; sourceId: string },
+  run: { id: string; sourceId: string; owner?: string },
   error: string,
   counts: Partial<LoadCounts> = {},
 ): Promise<void> {
-  await markRunFailed(db, run.id, error, counts);
+  await markRunFailed(db, { runId: run.id, owner: run.owner }, error, counts);
   countFailedRun(run.sourceId);
 }
 
@@ -213,12 +324,13 @@ export async function uploadToSource(
   source: Source,
   body: ReadableStream<Uint8Array>,
 ): Promise<IngestionRun> {
-  const runId = await createRun(ctx.db, source.id, "upload", "running");
+  const hold = await createRun(ctx, source.id, "upload", "running");
+  const runId = hold.runId;
   try {
-    await executeRun(ctx, source, runId, readRecords(body, source.format, MAX_UPLOAD_BYTES));
+    await executeRun(ctx, source, hold, readRecords(body, source.format, MAX_UPLOAD_BYTES));
   } catch (error) {
-    // An upload is never retried: its failed run has ended.
-    countFailedRun(source.id);
+    // An upload is never retried: its failed run has ended (one taken over ends as interrupted).
+    if (!wasTakenOver(error)) countFailedRun(source.id);
     if (!(await findSource(ctx.db, source.id))) throw deletedDuringUpload(source.id);
     if (error instanceof ServiceError) throw error;
   }
@@ -237,7 +349,12 @@ const deletedDuringUpload = (sourceId: string) =>
 
 async function findRun(ctx: ServiceContext, id: string): Promise<IngestionRun | undefined> {
   const row = await findRunRow(ctx.db, id);
-  return row && toRun(row, await runRejections(ctx.db, id, RUN_REJECTIONS_SHOWN));
+  if (!row) return undefined;
+  const [owed, rejections] = await Promise.all([
+    cellsOwedByRuns(ctx.db, [id]),
+    runRejections(ctx.db, id, RUN_REJECTIONS_SHOWN),
+  ]);
+  return toRun(row, owed.get(id) ?? 0, rejections);
 }
 
 export async function getRun(ctx: ServiceContext, id: string): Promise<IngestionRun> {
@@ -249,8 +366,14 @@ export async function getRun(ctx: ServiceContext, id: string): Promise<Ingestion
 /** Runs newest first, optionally of one source. */
 export async function listRuns(ctx: ServiceContext, sourceId: string | undefined, limit: number) {
   const rows = await listRunRows(ctx.db, sourceId, limit);
+  const owed = await cellsOwedByRuns(
+    ctx.db,
+    rows.map((row) => row.id),
+  );
   const runs = await Promise.all(
-    rows.map(async (row) => toRun(row, await runRejections(ctx.db, row.id, RUN_REJECTIONS_SHOWN))),
+    rows.map(async (row) =>
+      toRun(row, owed.get(row.id) ?? 0, await runRejections(ctx.db, row.id, RUN_REJECTIONS_SHOWN)),
+    ),
   );
   return { runs };
 }

@@ -23,6 +23,7 @@ import {
   sourceEntries,
   toSourceSummary,
 } from "./distribution";
+import { owedFor, recomputePending, type Staleness } from "./staleness";
 
 interface PeerGroupAggregate {
   metric: Metric;
@@ -35,6 +36,8 @@ interface PeerGroupAggregate {
   panelStatistics: PanelStatistics[];
   /** Companies of the group left out because they sit in units too small to show. */
   withheldCompanies: number;
+  /** Set when a recompute the group reads is owed: this is the group's last answer from before. */
+  staleness?: Staleness;
 }
 
 function describePeerGroup(filter: PeerGroupFilter): string {
@@ -72,6 +75,8 @@ function bandsReached(ranges: readonly RevenueRange[], group: PeerGroupFilter): 
  * same companies as kept; of those, the caller sees what service/disclosure.ts releases. On a
  * cache miss, one round trip reads the group's own rows, through one index range, and the unit
  * counts of the bands it reaches into (of the latest period with panel data, when none is asked).
+ * While a recompute of any of those cells is owed, the rows are half new and the outlier flags
+ * old: the group's last answer from whole data is served, marked stale, or 503 when it has none.
  */
 export async function loadPeerGroup(
   ctx: ServiceContext,
@@ -99,74 +104,87 @@ export async function loadPeerGroup(
     query.period ?? null,
     panelIds,
   ]);
-  const { value: aggregate } = await ctx.cache.getOrCompute(key, async (): Promise<PeerGroupAggregate> => {
-    const {
-      period,
-      rows: inGroup,
-      units,
-    } = await peerGroupRows(
-      ctx.db,
-      metric.key,
-      query.period,
-      panelIds,
-      peerGroup,
-      bandsReached(catalogue.revenueRanges, peerGroup),
-    );
-    if (period === undefined) {
-      throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
-    }
-    const kept = inGroup.filter((row) => !row.isOutlier);
-    const where = `${describePeerGroup(peerGroup)}, ${period}`;
-    if (kept.length === 0) {
-      throw new ServiceError(
-        "not_found",
-        "no-data",
-        `No panel companies for ${metric.key} in the peer group (${where}).`,
+  const { value: aggregate } = await ctx.cache.getOrCompute(
+    key,
+    async (version): Promise<PeerGroupAggregate> => {
+      const {
+        period,
+        rows: inGroup,
+        units,
+        owed,
+      } = await peerGroupRows(
+        ctx.db,
+        metric.key,
+        query.period,
+        panelIds,
+        peerGroup,
+        bandsReached(catalogue.revenueRanges, peerGroup),
       );
-    }
-    // Refused before anything is computed or cached from so few.
-    assertMayShowPool(disclosure, kept.length, `The peer group (${where})`);
-    const byIndustry = peerGroup.industry !== null;
-    const summarized = summarizedUnits(disclosure, inGroup, units, byIndustry);
-    const released = releasedUnits(disclosure, units);
-    const inUnit = byIndustry ? released.industry : released.step;
-    const shown = kept.filter((row) => summarized(row) && inUnit(row));
-    if (shown.length === 0) {
-      const why = kept.some((row) => !summarized(row))
-        ? "some in bands still being recomputed after a load; retry shortly"
-        : "in ARR steps or industries too thin to show without giving some of them away; widen the range or drop the industry";
-      throw new ServiceError(
-        "failed_precondition",
-        "peer-group-too-small",
-        `The peer group (${where}) has ${kept.length} companies, but ${why}.`,
-      );
-    }
-    const summaries: SourceSummary[] = [];
-    const withheld: WithheldSource[] = [];
-    const statistics: PanelStatistics[] = [];
-    for (const source of panels) {
-      const keptOfSource = kept.filter((row) => row.sourceId === source.id);
-      if (keptOfSource.length === 0) continue;
-      const sorted = sortAscending(shown.filter((row) => row.sourceId === source.id).map((row) => row.value));
-      if (sorted.length === 0) {
-        withheld.push(withheldSource({ ...source, n: keptOfSource.length }));
-        continue;
+      if (owedFor(owed, query.period, period).length > 0) {
+        const earlier = await ctx.cache.lastGood<PeerGroupAggregate>(key);
+        if (earlier) return { ...earlier.value, staleness: { stale: true, dataVersion: earlier.version } };
+        throw recomputePending(`The peer group (${describePeerGroup(peerGroup)}) for ${metric.key}`);
       }
-      const outliers = inGroup.filter((row) => row.sourceId === source.id && row.isOutlier).length;
-      summaries.push(toSourceSummary(source, { n: sorted.length, ...fiveQuantiles(sorted) }));
-      statistics.push(panelStatistics(source.id, sorted, outliers));
-    }
-    const values = sortAscending(shown.map((row) => row.value));
-    return {
-      metric,
-      peerGroup,
-      period,
-      values,
-      pooled: { n: values.length, ...fiveQuantiles(values), method: "panel_observations" },
-      sources: sourceEntries(summaries, withheld),
-      panelStatistics: statistics,
-      withheldCompanies: kept.length - shown.length,
-    };
-  });
+      if (period === undefined) {
+        throw new ServiceError("not_found", "no-data", `No panel data for ${metric.key}.`);
+      }
+      const kept = inGroup.filter((row) => !row.isOutlier);
+      const where = `${describePeerGroup(peerGroup)}, ${period}`;
+      if (kept.length === 0) {
+        throw new ServiceError(
+          "not_found",
+          "no-data",
+          `No panel companies for ${metric.key} in the peer group (${where}).`,
+        );
+      }
+      // Refused before anything is computed or cached from so few.
+      assertMayShowPool(disclosure, kept.length, `The peer group (${where})`);
+      const byIndustry = peerGroup.industry !== null;
+      const summarized = summarizedUnits(disclosure, inGroup, units, byIndustry);
+      const released = releasedUnits(disclosure, units);
+      const inUnit = byIndustry ? released.industry : released.step;
+      const shown = kept.filter((row) => summarized(row) && inUnit(row));
+      if (shown.length === 0) {
+        const why = kept.some((row) => !summarized(row))
+          ? "some in bands still being recomputed after a load; retry shortly"
+          : "in ARR steps or industries too thin to show without giving some of them away; widen the range or drop the industry";
+        throw new ServiceError(
+          "failed_precondition",
+          "peer-group-too-small",
+          `The peer group (${where}) has ${kept.length} companies, but ${why}.`,
+        );
+      }
+      const summaries: SourceSummary[] = [];
+      const withheld: WithheldSource[] = [];
+      const statistics: PanelStatistics[] = [];
+      for (const source of panels) {
+        const keptOfSource = kept.filter((row) => row.sourceId === source.id);
+        if (keptOfSource.length === 0) continue;
+        const sorted = sortAscending(
+          shown.filter((row) => row.sourceId === source.id).map((row) => row.value),
+        );
+        if (sorted.length === 0) {
+          withheld.push(withheldSource({ ...source, n: keptOfSource.length }));
+          continue;
+        }
+        const outliers = inGroup.filter((row) => row.sourceId === source.id && row.isOutlier).length;
+        summaries.push(toSourceSummary(source, { n: sorted.length, ...fiveQuantiles(sorted) }));
+        statistics.push(panelStatistics(source.id, sorted, outliers));
+      }
+      const values = sortAscending(shown.map((row) => row.value));
+      const fresh: PeerGroupAggregate = {
+        metric,
+        peerGroup,
+        period,
+        values,
+        pooled: { n: values.length, ...fiveQuantiles(values), method: "panel_observations" },
+        sources: sourceEntries(summaries, withheld),
+        panelStatistics: statistics,
+        withheldCompanies: kept.length - shown.length,
+      };
+      ctx.cache.keepLastGood(key, fresh, version);
+      return fresh;
+    },
+  );
   return aggregate;
 }

@@ -46,6 +46,10 @@ export interface RankingResult {
   gapToTopQuartile: number;
   /** Custom peer groups: companies in the range that sit in units too small to show. */
   withheldCompanies?: number;
+  /** Present when the peers predate a load whose recompute is still owed. */
+  stale?: true;
+  /** With stale: the data version the peers were current for. */
+  dataVersion?: string;
 }
 
 function assertValueInRange(metric: Metric, value: number, field = "value"): void {
@@ -83,6 +87,7 @@ export async function rankIn(
       peerGroup: group.peerGroup,
       period: group.period,
       ...(group.withheldCompanies > 0 ? { withheldCompanies: group.withheldCompanies } : {}),
+      ...group.staleness,
     });
   }
   const cell = await loadBenchmarkCell(ctx, catalogue, query);
@@ -95,6 +100,7 @@ export async function rankIn(
   return describeRank(metric, value, percentile, cell.pooled, {
     revenueRange: cell.revenueRange.key,
     period: cell.period,
+    ...cell.staleness,
   });
 }
 
@@ -116,7 +122,10 @@ function describeRank(
   value: number,
   percentile: number,
   peers: PeerQuantiles,
-  where: Pick<RankingResult, "revenueRange" | "peerGroup" | "period" | "withheldCompanies">,
+  where: Pick<
+    RankingResult,
+    "revenueRange" | "peerGroup" | "period" | "withheldCompanies" | "stale" | "dataVersion"
+  >,
 ): RankingResult {
   const performance = performancePercentile(percentile, metric.direction);
   const interval = wilsonInterval(percentile / 100, peers.n);

@@ -1,5 +1,5 @@
 import { type DeadLetter, keepDeadLetter, listDeadLetterRows } from "../db/dead-letters";
-import { addRecomputedCells, failUnfinishedRun } from "../db/runs";
+import { failUnfinishedRun } from "../db/runs";
 import { type Cell, findMetric } from "../domain/catalogue";
 import { ingestMessage } from "../ingest/messages";
 import { type RecomputeResult, recomputeCell } from "../ingest/recompute";
@@ -8,33 +8,30 @@ import { getCatalogue } from "./catalogue";
 import type { ServiceContext } from "./context";
 
 /**
- * The recompute consumer's work: rebuilds each cell (each in one atomic batch), then moves the
- * data version once, so cached responses are refreshed only after every cell is whole. Cells of
- * metrics the catalogue no longer has are skipped: there is nothing left to rebuild.
+ * The recompute consumer's work: rebuilds each owed cell, each in one atomic batch that also pays
+ * its debt and moves the data version in D1, then mirrors the version once, so edge caches are
+ * refreshed only after every cell of the batch is whole. Cells that owe nothing (a redelivery)
+ * and cells of metrics the catalogue no longer has are skipped.
  */
-export async function recomputeCells(
-  ctx: ServiceContext,
-  cells: (Cell & { runId?: string })[],
-): Promise<RecomputeResult> {
+export async function recomputeCells(ctx: ServiceContext, cells: Cell[]): Promise<RecomputeResult> {
   const started = performance.now();
   const catalogue = await getCatalogue(ctx);
   const total: RecomputeResult = { cells: 0, observations: 0, outliers: 0 };
+  let rebuilt = 0;
   for (const cell of cells) {
     const metric = findMetric(catalogue, cell.metricKey);
     if (!metric) continue;
     const result = await recomputeCell(ctx.db, cell, metric.outlierMethod);
+    if (!result) continue;
+    rebuilt++;
     total.cells += result.cells;
     total.observations += result.observations;
     total.outliers += result.outliers;
   }
-  if (cells.length > 0) await ctx.cache.bumpDataVersion();
-  // Progress per run, for whoever waits on it; capped, since a redelivered cell counts again.
-  for (const [runId, runCells] of Map.groupBy(cells, (cell) => cell.runId)) {
-    if (runId === undefined) continue;
-    await addRecomputedCells(ctx.db, runId, runCells.length);
-  }
-  if (cells.length > 0)
+  if (rebuilt > 0) {
+    await ctx.cache.publishDataVersion();
     prometheus.observe("recompute_duration_seconds", {}, (performance.now() - started) / 1000);
+  }
   return total;
 }
 

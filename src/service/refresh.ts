@@ -1,5 +1,5 @@
 import type { Database } from "../db/client";
-import { activeRunOf, claimRun, findRunRow, requeueRun } from "../db/runs";
+import { claimRun, findRunRow, requeueRun } from "../db/runs";
 import {
   findSealedCredential,
   findSource,
@@ -13,6 +13,7 @@ import { ServiceError } from "../domain/errors";
 import { afterFailure, afterSuccess, refreshGate, retryDelaySeconds, trialAfter } from "../ingest/circuit";
 import { loadCredentialKeys, openCredential } from "../ingest/credentials";
 import { FetchFailure, fetchSource } from "../ingest/fetch";
+import { type RunHold, renewedLease } from "../ingest/load";
 import type { IngestMessage } from "../ingest/messages";
 import { readRecords } from "../ingest/records";
 import { errorType, logEvent } from "../observability/log";
@@ -24,7 +25,9 @@ import {
   finishRunFailed,
   getRun,
   type IngestionRun,
-  requeueOverdueRecomputes,
+  recoverExpiredRuns,
+  requeueOwedCells,
+  wasTakenOver,
 } from "./ingestion";
 import { MAX_UPLOAD_BYTES } from "./requests";
 import { circuitPolicy, noSuchSource, sourceUrlPolicy } from "./sources";
@@ -32,14 +35,14 @@ import { circuitPolicy, noSuchSource, sourceUrlPolicy } from "./sources";
 /** What the queue should do with a delivered message. */
 type Delivery = { action: "ack" } | { action: "retry"; delaySeconds: number };
 
-const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed"]);
+const TERMINAL = new Set(["succeeded", "partially_succeeded", "failed", "interrupted"]);
 
 /**
  * Creates a queued run and sends its message. A send that fails leaves no run waiting for a
  * message that will never come: the run is failed with the reason, and the error rethrown.
  */
-async function queueRun(ctx: ServiceContext, sourceId: string, trigger: "refresh" | "schedule") {
-  const runId = await createRun(ctx.db, sourceId, trigger, "queued");
+async function queueRun(ctx: ServiceContext, sourceId: string, trigger: "refresh" | "schedule", now: number) {
+  const { runId } = await createRun(ctx, sourceId, trigger, "queued", now);
   try {
     await ctx.queues.ingest.send({ runId, sourceId }, { contentType: "json" });
   } catch (error) {
@@ -80,27 +83,23 @@ export async function requestRefresh(
       `Source "${sourceId}" failed ${source.consecutiveFailures} times in a row; its circuit is open until ${trialAfter(source, circuitPolicy(ctx))}.`,
     );
   }
-  // A second run would race the one in flight for the stage.
-  const running = await activeRunOf(ctx.db, sourceId);
-  if (running) {
-    throw new ServiceError(
-      "conflict",
-      "refresh-in-progress",
-      `Source "${sourceId}" already has run ${running} queued or running; GET /api/v1/ingestion/runs/${running} shows it.`,
-    );
-  }
+  const runId = await queueRun(ctx, sourceId, "refresh", now);
   // A refresh once the cooldown is over is the circuit's one trial.
   if (gate === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
-  return getRun(ctx, await queueRun(ctx, sourceId, "refresh"));
+  return getRun(ctx, runId);
 }
 
 /**
- * The cron's work: every active source with a url whose refresh is due, and that has no run in
+ * The cron's work. First recovery: runs whose lease expired are taken over, cells still owed a
+ * recompute a lease after they were sent are sent again, and KV's copy of the data version is
+ * mended. Then every active source with a url whose refresh is due, and that has no run in
  * flight, gets a queued run and a message. Sources behind an open circuit are skipped until its
- * cooldown passes; then exactly one trial goes (half-open). Recomputes that never arrived are
- * sent again too. Returns the ids of the sources queued.
+ * cooldown passes; then exactly one trial goes (half-open). Returns the ids of the sources queued.
  */
 export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()): Promise<string[]> {
+  await recoverExpiredRuns(ctx, now);
+  await requeueOwedCells(ctx, now);
+  await ctx.cache.publishDataVersion();
   const nowIso = new Date(now).toISOString();
   const due = await sourcesDueForRefresh(ctx.db, nowIso);
   const queued: string[] = [];
@@ -108,16 +107,15 @@ export async function scheduleDueRefreshes(ctx: ServiceContext, now = Date.now()
     const gate = refreshGate(source, now, circuitPolicy(ctx));
     if (gate === "skip") continue;
     try {
-      await queueRun(ctx, source.id, "schedule");
+      await queueRun(ctx, source.id, "schedule", now);
     } catch {
-      continue; // the run is on record as failed; the next tick tries again
+      continue; // in flight already, or on record as failed; the next tick tries again
     }
     const nextRefreshAt = new Date(now + source.refreshIntervalMinutes! * 60_000).toISOString();
     await setNextRefresh(ctx.db, source.id, nextRefreshAt);
     if (gate === "trial") await saveCircuit(ctx.db, source, halfOpen(source, now));
     queued.push(source.id);
   }
-  await requeueOverdueRecomputes(ctx, now);
   return queued;
 }
 
@@ -202,8 +200,11 @@ export async function refreshSource(
   }
 
   // Claim the run: of two deliveries at once only one goes on, and a redelivery after an
-  // attempt that died midway may take it over.
-  if (!(await claimRun(db, run.id, attempt))) return { action: "ack" };
+  // attempt that died midway takes it over once that attempt's lease has expired.
+  const hold: RunHold = { runId: run.id, owner: crypto.randomUUID(), leaseMs: config.runLeaseMs };
+  if (!(await claimRun(db, renewedLease(hold, now), attempt, new Date(now).toISOString()))) {
+    return { action: "ack" };
+  }
   await discardStaged(db, run.id);
   let failure: unknown;
   try {
@@ -213,7 +214,7 @@ export async function refreshSource(
       config.fetchTimeoutMs,
       await credentialFor(ctx, source.id),
     );
-    const counts = await executeRun(ctx, source, run.id, readRecords(body, source.format, MAX_UPLOAD_BYTES));
+    const counts = await executeRun(ctx, source, hold, readRecords(body, source.format, MAX_UPLOAD_BYTES));
     if (counts.accepted > 0) {
       await saveCircuit(db, source, afterSuccess(source));
       return { action: "ack" };
@@ -225,16 +226,23 @@ export async function refreshSource(
     failure = error;
   }
 
+  // Taken over meanwhile: the run, and what happens to it, belong to its new holder.
+  if (wasTakenOver(failure)) return { action: "ack" };
   const reason = failureReason(failure);
   const circuit = afterFailure(source, now, circuitPolicy(ctx));
   await saveCircuit(db, source, circuit, reason);
   if (isTemporary(failure) && circuit.circuitState !== "open") {
     const delaySeconds = Math.round(retryDelaySeconds(attempt, config.retryBaseSeconds));
-    await requeueRun(db, run.id, `attempt ${attempt} failed: ${reason}; retrying in ${delaySeconds} s`);
+    await requeueRun(
+      db,
+      renewedLease(hold, now),
+      `attempt ${attempt} failed: ${reason}; retrying in ${delaySeconds} s`,
+      new Date(now + delaySeconds * 1000 + config.runLeaseMs).toISOString(),
+    );
     return { action: "retry", delaySeconds };
   }
   const opened =
     circuit.circuitState === "open" ? `; circuit opened after ${circuit.consecutiveFailures} failures` : "";
-  await finishRunFailed(db, run, `${reason}${opened}`);
+  await finishRunFailed(db, { ...run, owner: hold.owner }, `${reason}${opened}`);
   return { action: "ack" };
 }

@@ -8,6 +8,7 @@ import { getCatalogue, resolveMetric, resolveRevenueRange, resolveSources } from
 import type { ServiceContext } from "./context";
 import { companies, discloseSources, disclosureFor, mayShow } from "./disclosure";
 import type { Distribution } from "./distribution";
+import { recomputePending, stalenessOf } from "./staleness";
 
 interface TimeSeriesQuery {
   metric: string;
@@ -46,6 +47,10 @@ export interface TimeSeriesResult {
   trend: Trend | null;
   /** Why the trend is null. */
   trendReason?: string;
+  /** Present when a period of the series awaits a recompute: its points are those from before the load. */
+  stale?: true;
+  /** With stale: the data version the stale points were current for. */
+  dataVersion?: string;
 }
 
 const MIN_TREND_POINTS = 3;
@@ -63,22 +68,31 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
       { field: "from", message: `from (${from.key}) must not come after to (${to.key})` },
     ]);
   }
-  const rows = await loadSeries(
+  const { rows, owed } = await loadSeries(
     ctx.db,
     metric.key,
     revenueRange.key,
     query.granularity,
     sources.map((s) => s.id),
   );
+  // A period is in the series when it has its granularity and lies wholly inside [from's start, to's end).
+  const inSeries = (key: string) => {
+    const period = parsePeriod(key);
+    return (
+      period !== null &&
+      (period.quarter === null) === (query.granularity === "year") &&
+      (!from || period.startYears >= from.startYears) &&
+      (!to || period.endYears <= to.endYears)
+    );
+  };
   const byPeriod = Map.groupBy(
-    rows.filter((row) => {
-      // A period is in range when it lies wholly inside [from's start, to's end).
-      const period = parsePeriod(row.period)!;
-      return (!from || period.startYears >= from.startYears) && (!to || period.endYears <= to.endYears);
-    }),
+    rows.filter((row) => inSeries(row.period)),
     (row) => row.period,
   );
+  const pending = owed.filter((cell) => inSeries(cell.period));
   if (byPeriod.size === 0) {
+    if (pending.length > 0)
+      throw recomputePending(`The ${metric.key} series of the ${revenueRange.key} band`);
     throw new ServiceError(
       "not_found",
       "no-data",
@@ -110,6 +124,7 @@ export async function getTimeSeries(ctx: ServiceContext, query: TimeSeriesQuery)
     points,
     suppressedPeriods,
     trend: null,
+    ...stalenessOf(pending),
   };
   if (suppressedPeriods.length > 0) {
     result.suppressionReason = `k-anonymity: in each of these periods the sources that may be shown pool fewer than ${disclosure.minCompanies} companies`;

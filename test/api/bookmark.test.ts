@@ -3,7 +3,7 @@ import { and, eq } from "drizzle-orm";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DATA_VERSION_KV_KEY } from "../../src/cache/versioned-cache";
 import { createDatabase } from "../../src/db/client";
-import { incrementDataVersion } from "../../src/db/queries";
+import { incrementDataVersion } from "../../src/db/data-version";
 import { summaries } from "../../src/db/schema";
 import { Harness } from "../helpers/jobs";
 import { TEST_SOURCES, TEST_SUMMARIES } from "../helpers/sample-cells";

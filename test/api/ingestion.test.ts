@@ -70,6 +70,7 @@ interface Run {
   unchanged: number;
   changedCells: number;
   durationMs: number;
+  recomputedCells: number;
   error: string | null;
   rejections: { line: number; reason: string }[];
 }
@@ -81,6 +82,13 @@ function upload(sourceId: string, body: BodyInit, contentType = "text/csv"): Pro
     body,
   });
 }
+
+/** The run once the recompute queue has rebuilt every cell it changed. */
+const recomputed = (runId: string) =>
+  eventually(async () => {
+    const run = (await (await call(`/api/v1/ingestion/runs/${runId}`)).json()) as Run;
+    return run.status === "recomputing" ? undefined : run;
+  });
 
 async function uploadRun(sourceId: string, body: BodyInit, contentType?: string): Promise<Run> {
   const response = await upload(sourceId, body, contentType);
@@ -114,7 +122,9 @@ describe("POST /api/v1/sources/:id/uploads", () => {
     expect(run).toMatchObject({
       sourceId: "up-panel",
       trigger: "upload",
-      status: "succeeded",
+      // Loaded; its one changed cell waits for the recompute queue.
+      status: "recomputing",
+      recomputedCells: 0,
       received: 13,
       accepted: 13,
       rejected: 0,
@@ -128,9 +138,7 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       { n: 13 },
     ]);
     // The recompute queue's consumer rebuilds the cell in the background, a batch timeout later.
-    await eventually(async () =>
-      (await rows("SELECT 1 FROM summaries WHERE source_id = 'up-panel'")).length > 0 ? true : undefined,
-    );
+    expect(await recomputed(run.id)).toMatchObject({ status: "succeeded", recomputedCells: 1 });
     expect(
       await rows("SELECT company_key FROM observations WHERE source_id = 'up-panel' AND is_outlier = 1"),
     ).toEqual([{ company_key: pseudonymOf("up-panel", "co_12") }]);
@@ -262,7 +270,7 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       PANEL_HEADER,
       ...Array.from({ length: 10 }, (_, i) => `grow_${i},ARR Growth,2024,3000000,${30 + i},devtools`),
     ].join("\n");
-    expect(await uploadRun("up-panel", csv)).toMatchObject({ status: "succeeded", accepted: 10 });
+    expect(await uploadRun("up-panel", csv)).toMatchObject({ status: "recomputing", accepted: 10 });
     // Through the real recompute queue: the cached answer changes once the cell is rebuilt.
     const after = await eventually(async () => {
       clearMemoryCache();
@@ -297,14 +305,18 @@ describe("POST /api/v1/sources/:id/uploads", () => {
       { line: 6, reason: "period: not a year or a quarter such as 2024-Q3" },
     ];
     expect(run).toMatchObject({
-      status: "partially_succeeded",
+      status: "recomputing",
       received: 6,
       accepted: 2,
       rejected: 4,
       unchanged: 0,
       rejections,
     });
-    expect(await (await call(`/api/v1/ingestion/runs/${run.id}`)).json()).toEqual(run);
+    expect(await recomputed(run.id)).toEqual({
+      ...run,
+      status: "partially_succeeded",
+      recomputedCells: run.changedCells,
+    });
     const listed = await (await call("/api/v1/sources/up-panel/rejections")).json();
     expect(listed).toMatchObject({ sourceId: "up-panel", total: 4, rejections });
     // Back to the defaults, so later tests see the catalogue's range.

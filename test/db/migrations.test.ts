@@ -20,6 +20,7 @@ describe("migrations", () => {
       "metrics",
       "observations",
       "peer_group_units",
+      "pending_cells",
       "rejected_rows",
       "revenue_ranges",
       "sources",
@@ -27,11 +28,15 @@ describe("migrations", () => {
       "summaries",
     ]);
     expect(await names("index")).toEqual([
+      "ingestion_runs_lease",
       "ingestion_runs_source",
       "observations_cell",
       "observations_peer_industry",
       "observations_peer_span",
       "peer_group_units_cell",
+      "pending_cells_cell",
+      "pending_cells_requeue",
+      "pending_cells_run",
       "rejected_rows_run",
       "rejected_rows_source",
       "summaries_latest_period",

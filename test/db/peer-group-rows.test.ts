@@ -8,7 +8,7 @@ import { getBenchmarks } from "../../src/service/benchmarks";
 import { getCatalogue } from "../../src/service/catalogue";
 import { createServiceContext } from "../../src/service/context";
 import { recomputeCells } from "../../src/service/recompute";
-import { countSeededUnits, type ObservationInput, seed } from "../helpers/seed";
+import { countSeededUnits, type ObservationInput, oweCells, seed } from "../helpers/seed";
 
 /*
  * What a cold custom peer group reads, as D1 counts it (meta.rows_read): its own rows and the
@@ -101,7 +101,13 @@ beforeAll(async () => {
   await seed({ sources: [{ id: "panel", name: "Panel", kind: "panel" }], observations: rows });
   // Flags, summaries and unit counts as the recompute consumer writes them: without them every
   // unit would still count as being recomputed, and nothing would be shown.
-  const cells = new Map(rows.map((r) => [`${r.metricKey}|${r.bandKey}|${r.period}`, r]));
+  const cells = new Map(
+    rows.map(({ metricKey, bandKey, period }) => [
+      `${metricKey}|${bandKey}|${period}`,
+      { metricKey, bandKey, period },
+    ]),
+  );
+  await oweCells("panel", [...cells.values()]);
   await recomputeCells(ctx, [...cells.values()]);
   recomputed = await readUnits();
 });

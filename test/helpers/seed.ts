@@ -2,7 +2,9 @@ import { env } from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { clearMemoryCache, VersionedCache } from "../../src/cache/versioned-cache";
 import { createDatabase } from "../../src/db/client";
+import { oweCellsStatement } from "../../src/db/pending-cells";
 import { ingestionRuns, observations, rejectedRows, sources, summaries } from "../../src/db/schema";
+import type { Cell } from "../../src/domain/catalogue";
 import { parsePeriod } from "../../src/domain/periods";
 import { withToken } from "./auth";
 
@@ -51,6 +53,28 @@ export async function seed(rows: {
     0,
     () => {},
   ).bumpDataVersion();
+}
+
+/**
+ * Makes `cells` owed a recompute, as a run of `sourceId` that changed them leaves them in its
+ * swap: what observations seeded straight into the table need before a recompute rebuilds them.
+ */
+export async function oweCells(sourceId: string, cells: Cell[]): Promise<void> {
+  const runId = crypto.randomUUID();
+  const at = new Date().toISOString();
+  await db.insert(ingestionRuns).values({
+    id: runId,
+    sourceId,
+    trigger: "upload",
+    status: "succeeded",
+    changedCells: cells.length,
+    startedAt: at,
+    finishedAt: at,
+  });
+  const owe = oweCellsStatement({ runId, cells, at, requeueAfter: at });
+  await env.DB.prepare(owe.sql)
+    .bind(...owe.values)
+    .run();
 }
 
 /** A completed run of `sourceId` that rejected `rejections`: they become the source's rejections. */

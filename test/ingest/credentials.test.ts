@@ -74,7 +74,7 @@ describe("source credentials", () => {
   });
 
   it("are sent as a bearer token to the source's url, and only there", async () => {
-    expect(await refresh("paid")).toMatchObject({ status: "succeeded", error: null });
+    expect(await refresh("paid")).toMatchObject({ status: "recomputing", error: null });
     expect(sentAuthorization).toEqual([`Bearer ${SECRET}`]);
   });
 
@@ -86,7 +86,8 @@ describe("source credentials", () => {
     await env.DB.prepare("UPDATE sources SET sealed_credential = ? WHERE id = 'paid'")
       .bind(await sealCredential(keys, "paid", "older-token"))
       .run();
-    expect(await refresh("paid")).toMatchObject({ status: "succeeded" });
+    // The same rows again: nothing changed, nothing to recompute.
+    expect(await refresh("paid")).toMatchObject({ status: "succeeded", changedCells: 0 });
     expect(sentAuthorization).toEqual(["Bearer older-token"]);
     const patched = await harness.fetch("/api/v1/sources/paid", {
       method: "PATCH",

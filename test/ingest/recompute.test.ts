@@ -5,7 +5,7 @@ import { createServiceContext } from "../../src/service/context";
 import { recomputeCells } from "../../src/service/recompute";
 import { summarizePanel } from "../../src/stats";
 import { TEST_OBSERVATIONS, TEST_SOURCES } from "../helpers/sample-cells";
-import { seed } from "../helpers/seed";
+import { oweCells, seed } from "../helpers/seed";
 
 beforeAll(() => seed({ sources: TEST_SOURCES, observations: TEST_OBSERVATIONS }));
 
@@ -15,11 +15,14 @@ const CELLS: Cell[] = [
   { metricKey: "ndr", bandKey: "20M-50M", period: "2024" },
 ];
 
-const recompute = () =>
-  recomputeCells(
+/** A recompute of CELLS after a load that changed them (test/helpers/seed.ts oweCells). */
+async function recompute() {
+  await oweCells("gamma", CELLS);
+  return recomputeCells(
     createServiceContext(env, () => {}),
     CELLS,
   );
+}
 
 async function summaryRows() {
   const { results } = await env.DB.prepare(

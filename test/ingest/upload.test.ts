@@ -45,7 +45,7 @@ describe("uploadToSource", () => {
     const ctx = contextWith(db);
     const source = await findUploadTarget(ctx, "drop-panel");
     expect(await uploadToSource(ctx, source, streamOf(csv([80, 81, 82])))).toMatchObject({
-      status: "succeeded",
+      status: "recomputing",
       accepted: 3,
     });
     const before = await storedValues();

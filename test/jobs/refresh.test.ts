@@ -138,14 +138,18 @@ describe("the scheduler (Cron Trigger)", () => {
     expect(await run(messages[0]!.runId)).toMatchObject({ status: "queued", trigger: "schedule" });
     expect((await source(due.id)).nextRefreshAt).toBe("2026-11-29T13:00:00.000Z");
 
+    // Its message not delivered within a lease (60 s), the run is handed over: sent again, itself.
     await harness.tick(now + 59 * 60_000);
-    expect(harness.ingest.take()).toEqual([]);
+    expect(harness.ingest.take()).toEqual(messages);
     // Due again, but its first run is still queued: a second would race it.
     await harness.tick(now + HOUR);
     expect(harness.ingest.take()).toEqual([]);
     const refused = await harness.fetch(`/api/v1/sources/${due.id}/refresh`, { method: "POST" });
     expect(refused.status).toBe(409);
-    expect(await refused.json()).toMatchObject({ type: "/problems/refresh-in-progress" });
+    expect(await refused.json()).toMatchObject({ type: "/problems/run-in-progress" });
+    // That request ran on the real clock, days after these ticks: it found the run's lease long
+    // expired and handed it over once more, still the one run.
+    expect(harness.ingest.take()).toEqual(messages);
     // Once that run has ended, the next tick queues the next one.
     feeds.set(due.url, () => new Response("gone", { status: 404 }));
     await harness.deliver(QUEUES.ingest, messages);
@@ -164,7 +168,7 @@ describe("the ingest consumer", () => {
     expect(result.retryMessages).toEqual([]);
     expect(result.explicitAcks).toHaveLength(1);
     expect(await run(message.runId)).toMatchObject({
-      status: "succeeded",
+      status: "recomputing",
       received: 12,
       accepted: 12,
       rejected: 0,
@@ -173,9 +177,7 @@ describe("the ingest consumer", () => {
       attempts: 1,
       error: null,
     });
-    expect(harness.recompute.sent).toEqual([
-      { metricKey: "ndr", bandKey: "1M-5M", period: "2024", runId: message.runId },
-    ]);
+    expect(harness.recompute.sent).toEqual([{ metricKey: "ndr", bandKey: "1M-5M", period: "2024" }]);
     expect((await run(message.runId)).recomputedCells).toBe(0);
     await harness.drainRecompute();
     expect((await run(message.runId)).recomputedCells).toBe(1);
@@ -210,7 +212,7 @@ describe("the ingest consumer", () => {
     const message = await refreshMessage(id);
     await harness.deliver(QUEUES.ingest, [message]);
     expect(await run(message.runId)).toMatchObject({
-      status: "partially_succeeded",
+      status: "recomputing",
       received: 14,
       accepted: 10,
       rejected: 4,
@@ -256,9 +258,11 @@ describe("the ingest consumer", () => {
     const { id, url } = await panelSource();
     feeds.set(url, ok(csvOf(NDR)));
     const message = await refreshMessage(id);
-    // The first delivery staged half its rows and then its isolate went away.
-    await env.DB.prepare("UPDATE ingestion_runs SET status = 'running', attempts = 1 WHERE id = ?")
-      .bind(message.runId)
+    // The first delivery staged half its rows and then its isolate went away; its lease has run out.
+    await env.DB.prepare(
+      "UPDATE ingestion_runs SET status = 'running', attempts = 1, lease_owner = 'dead', lease_expires_at = ? WHERE id = ?",
+    )
+      .bind(new Date(Date.now() - 1000).toISOString(), message.runId)
       .run();
     const ghost = {
       companyKey: "ghost_row",
@@ -272,7 +276,7 @@ describe("the ingest consumer", () => {
       .bind(message.runId, JSON.stringify([ghost]))
       .run();
     await harness.deliver(QUEUES.ingest, [message], 2);
-    expect(await run(message.runId)).toMatchObject({ status: "succeeded", accepted: 12, attempts: 2 });
+    expect(await run(message.runId)).toMatchObject({ status: "recomputing", accepted: 12, attempts: 2 });
     expect(await count("observations", id)).toBe(12);
     expect(await stagedChunkCount(message.runId)).toBe(0);
   });
@@ -308,7 +312,7 @@ describe("the ingest consumer", () => {
 
     // The redelivery goes through and replaces the values.
     await harness.deliver(QUEUES.ingest, [second], 2);
-    expect(await run(second.runId)).toMatchObject({ status: "succeeded", unchanged: 0, changedCells: 1 });
+    expect(await run(second.runId)).toMatchObject({ status: "recomputing", unchanged: 0, changedCells: 1 });
     const values = (await storedValues(id)).map((row) => row.value as number);
     expect(values.sort((a, b) => a - b)).toEqual(NDR.map((v) => v + 50));
   });
@@ -327,7 +331,7 @@ describe("the ingest consumer", () => {
       const delivery = await refreshSource({ ...context, db: failingBatches(db) }, message, 1);
       expect(delivery).toEqual({ action: "retry", delaySeconds: 30 });
       await harness.deliver(QUEUES.ingest, [message], 2);
-      expect(await run(message.runId)).toMatchObject({ status: "succeeded" });
+      expect(await run(message.runId)).toMatchObject({ status: "recomputing" });
     });
     expect(retried).toEqual({ [keys[0]!]: 1, [keys[1]!]: 0 });
 
@@ -497,7 +501,7 @@ describe("the ingest consumer", () => {
     const message = await refreshMessage(id);
     await harness.deliver(QUEUES.ingest, [message]);
     expect(await run(message.runId)).toMatchObject({
-      status: "succeeded",
+      status: "recomputing",
       received: rows,
       accepted: rows,
       rejected: 0,
@@ -530,22 +534,31 @@ describe("what follows the swap", () => {
     const result = await brokenQueue.deliver(QUEUES.ingest, [message]);
     expect(result.explicitAcks).toHaveLength(1);
     const loaded = await run(message.runId);
-    expect(loaded).toMatchObject({ status: "succeeded", accepted: 12, changedCells: 1, recomputedCells: 0 });
+    expect(loaded).toMatchObject({
+      status: "recomputing",
+      accepted: 12,
+      changedCells: 1,
+      recomputedCells: 0,
+    });
     expect(await count("observations", id)).toBe(12);
     expect(await count("summaries", id)).toBe(0);
 
-    // Ten minutes on, the cron finds the run's cells not rebuilt and sends them again (with
-    // those of earlier tests' runs, whose recomputes these tests never delivered).
+    // A lease (60 s) on, the cron finds the cell still owed and sends it again, once per lease
+    // (with those of earlier tests' runs, whose recomputes these tests never delivered).
     const finishedAt = Date.parse((loaded as unknown as { finishedAt: string }).finishedAt);
-    const resent = () => harness.recompute.take().filter((cell) => cell.runId === message.runId);
-    await harness.tick(finishedAt + 5 * 60_000);
-    expect(resent()).toEqual([]);
-    await harness.tick(finishedAt + 11 * 60_000);
-    const cells = resent();
-    expect(cells).toEqual([{ metricKey: "ndr", bandKey: "1M-5M", period: "2024", runId: message.runId }]);
-    await harness.deliver(QUEUES.recompute, cells);
+    const cell = { metricKey: "ndr", bandKey: "1M-5M", period: "2024" };
+    await harness.tick(finishedAt + 30_000);
+    expect(harness.recompute.take()).not.toContainEqual(cell);
+    await harness.tick(finishedAt + 61_000);
+    const resent = harness.recompute.take();
+    expect(
+      resent.filter((sent) => sent.metricKey === "ndr" && sent.period === "2024" && sent.bandKey === "1M-5M"),
+    ).toEqual([cell]);
+    await harness.tick(finishedAt + 90_000);
+    expect(harness.recompute.take()).not.toContainEqual(cell);
+    await harness.deliver(QUEUES.recompute, [cell]);
     expect(await count("summaries", id)).toBe(1);
-    expect((await run(message.runId)).recomputedCells).toBe(1);
+    expect(await run(message.runId)).toMatchObject({ status: "succeeded", recomputedCells: 1 });
   });
 });
 
@@ -554,12 +567,15 @@ describe("two deliveries of one message", () => {
     const { id, url } = await panelSource();
     feeds.set(url, ok(csvOf(NDR)));
     const message = await refreshMessage(id);
-    // Another delivery of this same attempt holds the run.
+    // Another delivery of this same message holds the run, its lease running.
     await env.DB.prepare("UPDATE ingestion_runs SET status = 'running', attempts = 1 WHERE id = ?")
       .bind(message.runId)
       .run();
     const duplicate = await harness.deliver(QUEUES.ingest, [message], 1);
     expect(duplicate.explicitAcks).toHaveLength(1);
+    // A redelivery too leaves it to its holder while the lease runs; the cron takes it over after.
+    const redelivery = await harness.deliver(QUEUES.ingest, [message], 2);
+    expect(redelivery.explicitAcks).toHaveLength(1);
     expect(await run(message.runId)).toMatchObject({ status: "running", attempts: 1, received: 0 });
     expect(await count("observations", id)).toBe(0);
   });
@@ -628,12 +644,13 @@ describe("the circuit breaker", () => {
     const [trial] = mine();
     expect(trial?.sourceId).toBe(id);
     expect((await source(id)).circuitState).toBe("half_open");
+    // The trial's message, not delivered within a lease, is handed over: the same run, no second trial.
     await harness.tick(openedAt + HOUR + 16 * 60_000);
-    expect(mine()).toEqual([]);
+    expect(mine()).toEqual([trial]);
 
     feeds.set(url, ok(csvOf(NDR)));
     await harness.deliver(QUEUES.ingest, [trial]);
-    expect(await run(trial!.runId)).toMatchObject({ status: "succeeded", accepted: 12 });
+    expect(await run(trial!.runId)).toMatchObject({ status: "recomputing", accepted: 12 });
     expect(await source(id)).toMatchObject({
       circuitState: "closed",
       consecutiveFailures: 0,

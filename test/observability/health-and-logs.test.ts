@@ -34,8 +34,12 @@ describe("GET /ready", () => {
       const response = await harness.fetchAnonymously("/ready", init);
       expect(response.status).toBe(200);
       const body = (await response.json()) as Record<string, unknown>;
-      expect(Object.keys(body)).toEqual(["status", "checks"]);
-      expect(body).toMatchObject({ status: "ready", checks: { d1: { ok: true }, kv: { ok: true } } });
+      expect(Object.keys(body)).toEqual(["status", "checks", "recompute"]);
+      expect(body).toMatchObject({
+        status: "ready",
+        checks: { d1: { ok: true }, kv: { ok: true } },
+        recompute: { pendingCells: 0, oldestPendingSeconds: null },
+      });
     }
     // A token that does not verify is no reason to fail a probe: it gets the public answer.
     const forged = await harness.fetchAnonymously("/ready", {
@@ -43,7 +47,7 @@ describe("GET /ready", () => {
     });
     expect([forged.status, Object.keys((await forged.json()) as object)]).toEqual([
       200,
-      ["status", "checks"],
+      ["status", "checks", "recompute"],
     ]);
   });
 
@@ -74,6 +78,7 @@ describe("GET /ready", () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({
       status: "unavailable",
+      reasons: ["D1 did not answer"],
       checks: {
         d1: { ok: false, latencyMs: expect.any(Number), error: "unreachable" },
         kv: { ok: true, latencyMs: expect.any(Number) },

@@ -46,6 +46,8 @@ describe("the exposition format", () => {
       [
         { name: "source_circuit_state", labels: ["s1"], value: 2 },
         { name: "data_age_seconds", labels: ["s1"], value: 86400 },
+        { name: "recompute_pending_cells", labels: [], value: 3 },
+        { name: "recompute_oldest_pending_seconds", labels: [], value: 42 },
       ],
     );
     const lines = text.split("\n");
@@ -61,6 +63,8 @@ describe("the exposition format", () => {
       "recompute_duration_seconds histogram",
       "source_circuit_state gauge",
       "data_age_seconds gauge",
+      "recompute_pending_cells gauge",
+      "recompute_oldest_pending_seconds gauge",
     ]);
     expect(lines.filter((line) => line.startsWith("http_requests_total"))).toEqual([
       'http_requests_total{route="/a",method="POST",status="201"} 1',
@@ -88,6 +92,8 @@ describe("the exposition format", () => {
     expect(lines).toContain("recompute_duration_seconds_count 0");
     expect(lines).toContain('source_circuit_state{source="s1"} 2');
     expect(lines).toContain('data_age_seconds{source="s1"} 86400');
+    expect(lines).toContain("recompute_pending_cells 3");
+    expect(lines).toContain("recompute_oldest_pending_seconds 42");
     expect(text.endsWith("\n")).toBe(true);
   });
 

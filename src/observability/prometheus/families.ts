@@ -69,6 +69,14 @@ export const GAUGES = {
     help: "Seconds since each source last loaded data; absent for a source that never has.",
     labels: ["source"],
   },
+  recompute_pending_cells: {
+    help: "Cells owed a recompute: their summaries are stale or missing until it runs.",
+    labels: [],
+  },
+  recompute_oldest_pending_seconds: {
+    help: "Seconds the oldest cell owed a recompute has waited; 0 when none is owed.",
+    labels: [],
+  },
 } as const satisfies Record<string, Family<string>>;
 
 export type CounterName = keyof typeof COUNTERS;
