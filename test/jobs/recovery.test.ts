@@ -65,6 +65,13 @@ const dataVersion = async () =>
   (await env.DB.prepare("SELECT value FROM meta WHERE key = 'data_version'").first<string>("value")) ?? "0";
 const band = (metric: string, period: string) =>
   `/api/v1/benchmarks?metric=${metric}&revenueRange=1M-5M&period=${period}`;
+/** GetBenchmarkData over Connect, in JSON. */
+const rpcBenchmark = (request: object) =>
+  harness.fetch("/benchmark.v1.BenchmarkService/GetBenchmarkData", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(request),
+  });
 const peers = (metric: string, period: string) =>
   `/api/v1/benchmarks?metric=${metric}&arrMin=1000000&arrMax=5000000&period=${period}`;
 
@@ -90,6 +97,10 @@ describe("a load whose recompute was lost after its swap", () => {
       expect(response.headers.get("Content-Type")).toBe("application/problem+json");
       expect(((await response.json()) as { type: string }).type).toBe("/problems/recompute-pending");
     }
+    // Over RPC, the same answer is Connect's unavailable.
+    const rpc = await rpcBenchmark({ metric: "burn_multiple", revenueRange: "1M-5M", period: "2020" });
+    expect(rpc.status).toBe(503);
+    expect(await rpc.json()).toMatchObject({ code: "unavailable" });
     // Data that does not exist is still "no data".
     expect((await get(band("burn_multiple", "2018"))).status).toBe(404);
 
@@ -168,6 +179,12 @@ describe("a cell whose earlier summary exists", () => {
       body: JSON.stringify({ metric: "ndr", revenueRange: "1M-5M", period: "2019", value: 105.5 }),
     });
     expect(await ranking.json()).toMatchObject({ stale: true, dataVersion: versionBefore });
+    const rpc = await rpcBenchmark({ metric: "ndr", revenueRange: "1M-5M", period: "2019" });
+    expect(await rpc.json()).toMatchObject({
+      pooled: { p50: 105.5 },
+      stale: true,
+      dataVersion: versionBefore,
+    });
 
     await harness.deliver(QUEUES.recompute, sent);
     clearMemoryCache();
