@@ -19,7 +19,7 @@
  * with other work says how far to trust a round.
  */
 import { execFile } from "node:child_process";
-import { access, constants, cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { access, constants, cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -43,6 +43,7 @@ import {
   WRANGLER_DEV_FLAGS,
   waitUntilServing,
 } from "../lib/local-server";
+import { parseProcStat, processesOfGroup } from "../lib/processes";
 
 const HTTP_LOAD = {
   connections: [16, 64],
@@ -674,13 +675,8 @@ class CpuMeter {
 
   async read(processGroup: number): Promise<CpuReading> {
     const group = { workerd: 0, wrangler: 0 };
-    for (const entry of await readdir("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      // A process may exit between the listing and the read.
-      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => undefined);
-      const parsed = stat && parseProcStat(stat);
-      if (!parsed || parsed.processGroup !== processGroup) continue;
-      group[parsed.command === "workerd" ? "workerd" : "wrangler"] += parsed.ownTicks * this.msPerTick;
+    for (const { command, ownTicks } of await processesOfGroup(processGroup)) {
+      group[command === "workerd" ? "workerd" : "wrangler"] += ownTicks * this.msPerTick;
     }
     const self = parseProcStat(await readFile("/proc/self/stat", "utf8"));
     // user nice system idle iowait irq softirq steal, summed over every core.
@@ -699,17 +695,6 @@ class CpuMeter {
       at: performance.now(),
     };
   }
-}
-
-/** The fields of /proc/<pid>/stat the meter reads; the command name may hold spaces and parentheses. */
-function parseProcStat(stat: string) {
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return {
-    command: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
-    processGroup: Number(fields[2]),
-    ownTicks: Number(fields[11]) + Number(fields[12]),
-    childTicks: Number(fields[13]) + Number(fields[14]),
-  };
 }
 
 function cpuUseBetween(before: CpuReading, after: CpuReading, requests: number): CpuUse {

@@ -9,8 +9,8 @@
  * itself (scripts/bench/http.ts). Last, on the same service, a 100,000-row panel upload beside the
  * same rows loaded into plain SQLite (scripts/bench/upload.ts).
  *
- * Arguments select parts (all four when none is given), and a run of some parts replaces only
- * their sections of bench/results.json:
+ * Arguments select parts (all four when none is given); a run replaces only the sections of
+ * bench/results.json it measured (scripts/lib/results.ts):
  *   npm run bench -- [stats-kernel] [scale] [http] [upload] [--scales 1,10,100]
  *
  * Exit code: 0 when the run completed (goals are reported as PASS/MISS, not enforced);
@@ -19,25 +19,21 @@
  * kernel and numpy computed different figures, the recompute's aggregates failed their checks
  * against the generated panel, or an upload did not accept every row).
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import path from "node:path";
 import { parseArgs } from "node:util";
 import { mintDevToken } from "../dev-auth/token";
 import {
   findFreePorts,
   LOOPBACK,
   type ManagedServer,
-  REPO_ROOT,
   SERVICE_START_TIMEOUT_MS,
   startService,
   wasInterrupted,
 } from "../lib/local-server";
+import { writeResults } from "../lib/results";
 import { describeHttpGoals, HTTP_BENCH_PORT_COUNT, type HttpBench, startHttpBench } from "./http";
 import { printScaleTable, runScaleBench, SCALE_CONFIG } from "./scale";
 import { describeStatsKernelGoal, printStatsKernelTable, runStatsKernelBench } from "./stats-kernel";
 import { describeUpload, runUploadBench } from "./upload";
-
-const RESULTS_FILE = path.join(REPO_ROOT, "bench/results.json");
 
 /**
  * `wrangler dev` flags for the service. Its per-principal rate limits (1,000 requests an hour for
@@ -69,21 +65,6 @@ function selectParts(args: string[]): Set<Part> {
     }
   }
   return new Set(args.length === 0 ? PARTS : (args as Part[]));
-}
-
-/** A run of every part writes the file anew; a run of some parts replaces only their sections. */
-async function writeResults(sections: Record<string, unknown>, everyPart: boolean): Promise<void> {
-  let results = sections;
-  if (!everyPart) {
-    const previous = await readFile(RESULTS_FILE, "utf8").then(
-      (text) => JSON.parse(text) as Record<string, unknown>,
-      () => ({}),
-    );
-    results = { ...previous, ...sections };
-  }
-  await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
-  await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nWrote ${path.relative(REPO_ROOT, RESULTS_FILE)}`);
 }
 
 async function main(): Promise<void> {
@@ -159,7 +140,6 @@ async function main(): Promise<void> {
   const ordered = ["http", "statsKernel", "scale", "upload"];
   await writeResults(
     Object.fromEntries(ordered.filter((key) => key in sections).map((key) => [key, sections[key]])),
-    parts.size === PARTS.length,
   );
 }
 

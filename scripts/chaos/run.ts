@@ -17,7 +17,6 @@
  * It prints each kill and its outcome, and ends with "Chaos: N passed, N failed" (checks).
  */
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -34,6 +33,7 @@ import {
   SERVICE_START_TIMEOUT_MS,
   startService,
 } from "../lib/local-server";
+import { processesOfGroup } from "../lib/processes";
 import { Prng } from "../sample-data/prng";
 import { checkPanelSummaries, openLocalD1 } from "./reference";
 
@@ -130,25 +130,12 @@ async function start({ waitForReady = true } = {}): Promise<ManagedServer> {
 
 /** SIGKILL to every workerd of the server's process group, then the rest of the group goes too. */
 async function killWorkerd(running: ManagedServer): Promise<number> {
-  const group = running.processGroup!;
-  let killed = 0;
-  for (const pid of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    } catch {
-      continue; // gone meanwhile
-    }
-    // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its closing parenthesis.
-    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-    const pgrp = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-    if (pgrp === group && comm === "workerd") {
-      process.kill(Number(pid), "SIGKILL");
-      killed++;
-    }
-  }
+  const workerds = (await processesOfGroup(running.processGroup!)).filter(
+    ({ command }) => command === "workerd",
+  );
+  for (const { pid } of workerds) process.kill(pid, "SIGKILL");
   await running.stop();
-  return killed;
+  return workerds.length;
 }
 
 const authorization = `Bearer ${await mintDevToken("admin", "chaos-test")}`;
