@@ -1,5 +1,5 @@
-import { and, count, countDistinct, eq, inArray, lt, max, min, sql } from "drizzle-orm";
-import type { Cell } from "../domain/catalogue";
+import { and, count, countDistinct, eq, inArray, lt, lte, max, min, sql } from "drizzle-orm";
+import { type Cell, cellKey } from "../domain/catalogue";
 import type { Database } from "./client";
 import { CURRENT_DATA_VERSION_SQL } from "./data-version";
 import { pendingCells } from "./schema";
@@ -40,7 +40,7 @@ export function owedUpTo(db: Database, cell: Cell) {
 
 /** Pays a cell's debt up to the row its rebuild saw; for the rebuild's batch. */
 export function payCell(db: Database, cell: Cell, upToSeq: number) {
-  return db.delete(pendingCells).where(and(inCell(cell), sql`${pendingCells.seq} <= ${upToSeq}`));
+  return db.delete(pendingCells).where(and(inCell(cell), lte(pendingCells.seq, upToSeq)));
 }
 
 /**
@@ -57,11 +57,7 @@ export async function takeDueCells(db: Database, now: string, until: string): Pr
       bandKey: pendingCells.bandKey,
       period: pendingCells.period,
     });
-  return [
-    ...new Map(
-      rows.map((cell) => [`${cell.metricKey}\u0000${cell.bandKey}\u0000${cell.period}`, cell]),
-    ).values(),
-  ];
+  return [...new Map(rows.map((cell) => [cellKey(cell), cell])).values()];
 }
 
 /** How much recompute is owed: distinct cells, and since when the oldest has waited. */

@@ -1,5 +1,5 @@
 import { eq, sql } from "drizzle-orm";
-import type { Cell, SourceKind } from "../domain/catalogue";
+import { type Cell, cellKey, type SourceKind } from "../domain/catalogue";
 import type { D1Client, Database } from "./client";
 import { leaseFence, type RunLease } from "./runs";
 import { rejectedRows, stagedChunks } from "./schema";
@@ -82,7 +82,7 @@ export async function stagedChanges(
     WHERE c.run_id = ${runId}
     GROUP BY 1, 2, 3, 4`);
   const cells = new Map<string, Cell>();
-  const add = (cell: Cell) => cells.set(`${cell.metricKey}\u0000${cell.bandKey}\u0000${cell.period}`, cell);
+  const add = (cell: Cell) => cells.set(cellKey(cell), cell);
   let unchanged = 0;
   for (const group of groups) {
     unchanged += group.unchanged;

@@ -58,6 +58,9 @@ export interface Cell {
   period: string;
 }
 
+/** A cell as one string, for sets and maps of cells: no key holds a NUL. */
+export const cellKey = (cell: Cell) => `${cell.metricKey}\u0000${cell.bandKey}\u0000${cell.period}`;
+
 /** An ARR band, [minArr, maxArr) in USD; maxArr is null for the open top band. */
 export interface RevenueRange {
   key: string;
